@@ -1,0 +1,3 @@
+//! brig-jail: the Linux sandbox behind Brig's `namespace` tier.
+pub mod cgroup;
+pub mod seccomp;

@@ -1,0 +1,2 @@
+//! The brig command.
+fn main() {}
