@@ -124,7 +124,11 @@ impl Limits {
             "timeout_ms",
             "must be at most 24 hours",
         );
-        check(self.cpu_time_ms >= 1, "cpu_time_ms", "must be at least 1 ms");
+        check(
+            self.cpu_time_ms >= 1,
+            "cpu_time_ms",
+            "must be at least 1 ms",
+        );
         check(
             self.memory_bytes >= 4 * MIB,
             "memory_bytes",
@@ -132,13 +136,21 @@ impl Limits {
         );
         check(self.pids >= 1, "pids", "must be at least 1");
         check(self.pids <= 65_536, "pids", "must be at most 65536");
-        check(self.output_bytes >= 1, "output_bytes", "must be at least 1 byte");
+        check(
+            self.output_bytes >= 1,
+            "output_bytes",
+            "must be at least 1 byte",
+        );
         check(
             self.output_bytes <= 1 << 30,
             "output_bytes",
             "must be at most 1 GiB (output is held in memory)",
         );
-        check(self.disk_bytes >= 64 * 1024, "disk_bytes", "must be at least 64 KiB");
+        check(
+            self.disk_bytes >= 64 * 1024,
+            "disk_bytes",
+            "must be at least 64 KiB",
+        );
         check(self.open_files >= 16, "open_files", "must be at least 16");
         check(
             self.open_files <= 1 << 20,
@@ -162,7 +174,11 @@ impl Limits {
                 "must be between 1 and 100000",
             );
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 }
 

@@ -43,7 +43,6 @@ pub struct Termination {
     pub oom_killed: bool,
 }
 
-const SIGKILL: i32 = 9;
 const SIGXCPU: i32 = 24;
 
 impl Termination {
@@ -106,8 +105,11 @@ mod tests {
 
     #[test]
     fn supervisor_reasons_win_over_the_signal() {
-        let sig = Exit::Signal(SIGKILL);
-        assert_eq!(t(sig, Some(KillReason::OutputLimit), false), Status::OutputLimit);
+        let sig = Exit::Signal(9);
+        assert_eq!(
+            t(sig, Some(KillReason::OutputLimit), false),
+            Status::OutputLimit
+        );
         assert_eq!(t(sig, Some(KillReason::WallTimeout), true), Status::Timeout);
         assert_eq!(
             Termination {
@@ -122,8 +124,8 @@ mod tests {
 
     #[test]
     fn oom_comes_from_the_counter_not_from_137() {
-        assert_eq!(t(Exit::Signal(SIGKILL), None, true), Status::MemoryLimit);
-        assert_eq!(t(Exit::Signal(SIGKILL), None, false), Status::Killed);
+        assert_eq!(t(Exit::Signal(9), None, true), Status::MemoryLimit);
+        assert_eq!(t(Exit::Signal(9), None, false), Status::Killed);
         assert_eq!(t(Exit::Code(137), None, false), Status::RuntimeError);
         // A shell whose child was OOM-killed exits non-zero: still the memory limit.
         assert_eq!(t(Exit::Code(1), None, true), Status::MemoryLimit);

@@ -1,0 +1,173 @@
+//! The sandbox's side of a run: what the clone3 child does, top to bottom.
+//!
+//! The child is PID 1 of a new PID namespace (the sandbox's init). It finishes the setup that
+//! must happen inside the new namespaces, then forks the program as PID 2 and reaps: when the
+//! program exits, init reports its wait status and exits, and the kernel kills whatever else is
+//! left in the namespace (a daemonised child cannot outlive the run). The program is not PID 1
+//! so that it gets ordinary signal semantics (`abort()` is SIGABRT, not a silently ignored
+//! signal) and so that orphans are reaped.
+//!
+//! Runs in a fork of the single-threaded helper, so ordinary Rust is fine here; everything that
+//! can be prepared (argv/env C strings, the seccomp program, rlimits) was prepared before
+//! `clone3`. A failure is written to the error pipe as JSON and the process exits; a successful
+//! `execve` closes the (close-on-exec) pipe, which the helper sees as EOF.
+
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::process::{Pid, Signal, WaitOptions};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+use crate::spec::{SANDBOX_GID, SANDBOX_UID};
+use crate::sys::{self, Forked, PreparedExec};
+use crate::{caps, landlock, mounts, rlimits, seccomp};
+
+/// A setup step that failed inside the sandbox, sent to the helper as JSON.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SetupFailure {
+    /// Which step (`pivot_root`, `landlock`, `exec`...).
+    pub stage: String,
+    /// The error, as the OS or the library described it.
+    pub message: String,
+}
+
+/// Everything the child needs, prepared by the helper before `clone3`.
+pub struct ChildPlan<'a> {
+    /// The prepared root, as a path of the helper's mount namespace.
+    pub root: &'a Path,
+    /// Hostname to set.
+    pub hostname: &'a str,
+    /// Extra read-only mounts (for Landlock).
+    pub ro_mounts: &'a [PathBuf],
+    /// Whether networking is on (Landlock's TCP rights).
+    pub network: bool,
+    /// The program.
+    pub exec: &'a PreparedExec,
+    /// Working directory inside the sandbox.
+    pub cwd: &'a str,
+    /// rlimits for the program.
+    pub rlimits: &'a [(rustix::process::Resource, u64)],
+    /// The compiled seccomp filter.
+    pub seccomp: &'a seccompiler::BpfProgram,
+}
+
+/// The child's ends of the pipes shared with the helper.
+pub struct ChildFds {
+    /// Closed by the helper once id maps and cgroup are in place.
+    pub go: OwnedFd,
+    /// Setup failures (close-on-exec).
+    pub error: OwnedFd,
+    /// The program's wait status, written by init.
+    pub status: OwnedFd,
+    /// The program's stdin, stdout and stderr.
+    pub stdin: OwnedFd,
+    /// See `stdin`.
+    pub stdout: OwnedFd,
+    /// See `stdin`.
+    pub stderr: OwnedFd,
+}
+
+type Stage = &'static str;
+
+fn fail<E: std::fmt::Display>(stage: Stage) -> impl FnOnce(E) -> (Stage, String) {
+    move |e| (stage, e.to_string())
+}
+
+fn report(error: &OwnedFd, stage: Stage, message: String) {
+    let failure = SetupFailure {
+        stage: stage.into(),
+        message,
+    };
+    if let Ok(json) = serde_json::to_vec(&failure) {
+        let _ = rustix::io::write(error, &json);
+    }
+}
+
+/// The sandbox's init. Never returns.
+pub fn init(plan: &ChildPlan<'_>, fds: ChildFds) -> ! {
+    match init_steps(plan, &fds) {
+        Ok(program) => reap_until(program, &fds.status),
+        Err((stage, message)) => {
+            report(&fds.error, stage, message);
+            sys::exit_now(1)
+        }
+    }
+}
+
+/// The setup inside the new namespaces, one step per line; returns the program's pid.
+fn init_steps(plan: &ChildPlan<'_>, fds: &ChildFds) -> Result<Pid, (Stage, String)> {
+    // Die with the helper. (getppid() is 0 for a PID namespace's init, so a helper that died
+    // before this line is detected below: its end of `go` closes without the byte.)
+    rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
+        .map_err(fail("set parent-death signal"))?;
+    // Wait until the helper has written our id maps and put us in our cgroup.
+    let mut byte = [0u8; 1];
+    let n = rustix::io::read(&fds.go, &mut byte).map_err(fail("wait for the helper"))?;
+    if n != 1 {
+        return Err((
+            "wait for the helper",
+            "the helper exited during setup".into(),
+        ));
+    }
+    // Become the sandbox user. Our previous id is unmapped (not root in this namespace), so
+    // the kernel keeps our capabilities in the new user namespace until `caps::drop_all`.
+    rustix::thread::set_thread_res_gid(
+        rustix::process::Gid::from_raw(SANDBOX_GID),
+        rustix::process::Gid::from_raw(SANDBOX_GID),
+        rustix::process::Gid::from_raw(SANDBOX_GID),
+    )
+    .map_err(fail("setresgid"))?;
+    rustix::thread::set_thread_res_uid(
+        rustix::process::Uid::from_raw(SANDBOX_UID),
+        rustix::process::Uid::from_raw(SANDBOX_UID),
+        rustix::process::Uid::from_raw(SANDBOX_UID),
+    )
+    .map_err(fail("setresuid"))?;
+    // A cgroup namespace rooted at our own cgroup.
+    sys::unshare_cgroup_namespace().map_err(fail("unshare cgroup namespace"))?;
+    rustix::system::sethostname(plan.hostname.as_bytes()).map_err(fail("sethostname"))?;
+    // Fresh /proc, then the prepared root becomes `/`.
+    mounts::enter(plan.root).map_err(fail("enter root"))?;
+    // No capability, ever again; no_new_privs.
+    caps::drop_all().map_err(fail("drop capabilities"))?;
+    landlock::restrict_self(plan.ro_mounts, plan.network).map_err(fail("landlock"))?;
+    match sys::fork().map_err(fail("fork the program"))? {
+        Forked::Child => program(plan, fds),
+        Forked::Parent { pid, .. } => Ok(Pid::from_raw(pid).expect("fork returned pid 0")),
+    }
+}
+
+/// PID 2: the program. Stdio, session, cwd, rlimits, then seccomp last and `execve`.
+fn program(plan: &ChildPlan<'_>, fds: &ChildFds) -> ! {
+    let result = (|| -> Result<(), (Stage, String)> {
+        rustix::stdio::dup2_stdin(fds.stdin.as_fd()).map_err(fail("dup stdin"))?;
+        rustix::stdio::dup2_stdout(fds.stdout.as_fd()).map_err(fail("dup stdout"))?;
+        rustix::stdio::dup2_stderr(fds.stderr.as_fd()).map_err(fail("dup stderr"))?;
+        rustix::process::setsid().map_err(fail("setsid"))?;
+        rustix::process::chdir(plan.cwd).map_err(|e| ("chdir", format!("{}: {e}", plan.cwd)))?;
+        rlimits::apply(plan.rlimits).map_err(fail("setrlimit"))?;
+        sys::cloexec_from(3).map_err(fail("close inherited fds"))?;
+        seccomp::install(plan.seccomp).map_err(fail("seccomp"))?;
+        let error = plan.exec.exec();
+        Err(("exec", format!("{}: {error}", plan.exec.program())))
+    })();
+    if let Err((stage, message)) = result {
+        report(&fds.error, stage, message);
+    }
+    sys::exit_now(127)
+}
+
+/// Init's last job: reap every process; when the program exits, send its raw wait status to
+/// the helper and exit, which ends the PID namespace and everything left in it.
+fn reap_until(program: Pid, status_pipe: &OwnedFd) -> ! {
+    loop {
+        match rustix::process::wait(WaitOptions::empty()) {
+            Ok(Some((pid, status))) if pid == program => {
+                let raw = status.as_raw().to_le_bytes();
+                let _ = rustix::io::write(status_pipe, &raw);
+                sys::exit_now(0)
+            }
+            Ok(_) | Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => sys::exit_now(1),
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! The `process` tier: the same spec run as a plain child process, for hosts without user
+//! namespaces or for trusted code, and only when asked for (`--tier process`, or `auto` on a
+//! host where the namespace tier is unusable — never a silent downgrade).
+//!
+//! The child gets its own session and process group, only the spec's environment, a private
+//! temporary work dir (`/work` in argv and cwd is replaced by its path), the same rlimits, and
+//! the same wall, CPU and output limits from the supervisor. When Brig runs as root it also gets
+//! a cgroup (memory, pids, CPU accounting); without one, memory is bounded by `RLIMIT_AS`,
+//! which makes allocations fail instead of producing a `memory_limit` verdict. There is no
+//! filesystem, network or syscall isolation: the program sees the host as the caller does.
+
+use brig_core::{Exit, Termination};
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::pipe::PipeFlags;
+use rustix::process::{Pid, Resource, Signal, WaitOptions};
+use std::path::{Path, PathBuf};
+
+use crate::cgroup::{CgroupLimits, Cgroups};
+use crate::report::{OutputSink, Report, StepReport};
+use crate::run::{JailError, cgroup_name};
+use crate::spec::{SandboxSpec, WORK_DIR};
+use crate::supervise::{self, StepFds};
+use crate::sys::{self, Forked, PreparedExec};
+use crate::{JailConfig, rlimits};
+
+fn os(op: &'static str) -> impl FnOnce(std::io::Error) -> JailError {
+    move |source| JailError::Os { op, source }
+}
+
+/// Replaces the `/work` prefix of a path-like argument with the real work dir.
+fn rebase(arg: &str, work: &Path) -> String {
+    match arg.strip_prefix(WORK_DIR) {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+            format!("{}{rest}", work.display())
+        }
+        _ => arg.to_string(),
+    }
+}
+
+/// Runs every step of `spec` as plain child processes.
+pub fn run(
+    config: &JailConfig,
+    spec: &SandboxSpec,
+    stdin: Option<OwnedFd>,
+    control: Option<&OwnedFd>,
+    sink: &mut dyn OutputSink,
+    cgroups: Option<&Cgroups>,
+) -> Result<Report, JailError> {
+    let work = config.runtime_dir.join(format!(
+        "work-{}-{}",
+        std::process::id(),
+        crate::run::process_start_time()
+    ));
+    std::fs::create_dir_all(&work).map_err(os("create the work dir"))?;
+    let result = run_in(&work, spec, stdin, control, sink, cgroups);
+    let _ = std::fs::remove_dir_all(&work);
+    result
+}
+
+fn run_in(
+    work: &Path,
+    spec: &SandboxSpec,
+    mut stdin: Option<OwnedFd>,
+    control: Option<&OwnedFd>,
+    sink: &mut dyn OutputSink,
+    cgroups: Option<&Cgroups>,
+) -> Result<Report, JailError> {
+    for file in &spec.files {
+        let path = work.join(&file.path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(os("create a work dir folder"))?;
+        }
+        std::fs::write(&path, &file.content).map_err(os("write a file"))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(file.mode))
+            .map_err(os("chmod a file"))?;
+    }
+    let mut report = Report { steps: Vec::new() };
+    for (index, step) in spec.steps.iter().enumerate() {
+        let argv: Vec<String> = step.argv.iter().map(|a| rebase(a, work)).collect();
+        let cwd = PathBuf::from(rebase(&step.cwd, work));
+        let mut env: Vec<(String, String)> = step
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), rebase(v, work)))
+            .collect();
+        env.retain(|(k, _)| k != "TMPDIR");
+        env.push(("TMPDIR".into(), work.display().to_string()));
+        let exec = PreparedExec::new(&argv, &env).map_err(os("prepare exec"))?;
+        let mut rlimit_plan = rlimits::plan(&step.limits);
+        if cgroups.is_none() {
+            // No memory controller: the address-space limit is the only memory bound.
+            rlimit_plan.push((Resource::As, step.limits.memory_bytes));
+        }
+        let cgroup = match cgroups {
+            Some(c) => Some(c.create(
+                &cgroup_name(index),
+                &CgroupLimits {
+                    memory_bytes: step.limits.memory_bytes,
+                    pids: step.limits.pids,
+                    cpu_quota_percent: step.limits.cpu_quota_percent,
+                },
+            )?),
+            None => None,
+        };
+        let step_stdin = if step.stdin { stdin.take() } else { None };
+        let (stdout_r, stdout_w) = pipe()?;
+        let (stderr_r, stderr_w) = pipe()?;
+        let (error_r, error_w) = pipe()?;
+        let (status_r, status_w) = pipe()?;
+        drop(status_w);
+        let null = rustix::fs::open(
+            "/dev/null",
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| os("open /dev/null")(e.into()))?;
+        let program_stdin = step_stdin.unwrap_or(null);
+        let pid = match sys::fork().map_err(os("fork"))? {
+            Forked::Child => child(
+                &exec,
+                &cwd,
+                &rlimit_plan,
+                &program_stdin,
+                &stdout_w,
+                &stderr_w,
+                &error_w,
+            ),
+            Forked::Parent { pid, .. } => pid,
+        };
+        drop((stdout_w, stderr_w, error_w, program_stdin));
+        let rpid = Pid::from_raw(pid).expect("fork returned a pid");
+        if let Some(cgroup) = &cgroup {
+            // The child is in our cgroup until here; its first instructions are ours, not the
+            // program's, so attaching after fork loses no accounting that matters.
+            cgroup.attach(pid)?;
+        }
+        let pidfd = rustix::process::pidfd_open(rpid, rustix::process::PidfdFlags::empty())
+            .map_err(|e| os("pidfd_open")(e.into()))?;
+        let kill_group = || {
+            let _ = rustix::process::kill_process_group(rpid, Signal::KILL);
+        };
+        let observed = supervise::watch(
+            StepFds {
+                stdout: stdout_r,
+                stderr: stderr_r,
+                error: error_r,
+                status: status_r,
+                pidfd,
+            },
+            index,
+            &step.limits,
+            cgroup.as_ref(),
+            control,
+            sink,
+            &kill_group,
+        )
+        .map_err(os("supervise"))?;
+        let status = rustix::process::waitpid(Some(rpid), WaitOptions::empty())
+            .map_err(|e| os("waitpid")(e.into()))?;
+        kill_group();
+        let stats = match &cgroup {
+            Some(c) => {
+                let _ = c.kill_all();
+                Some(c.stats()?)
+            }
+            None => None,
+        };
+        if let Some(c) = cgroup {
+            c.remove()?;
+        }
+        if let (Some(failure), None) = (observed.setup_failure, observed.killed_for) {
+            return Err(JailError::Setup(failure));
+        }
+        let exit = match status {
+            Some((_, s)) => supervise::decode_status(s.as_raw()),
+            None => Exit::Signal(libc::SIGKILL),
+        };
+        let cpu_ms = match &stats {
+            Some(s) => s.cpu_usage_ns / 1_000_000,
+            None => children_cpu_ms(),
+        };
+        let termination = Termination {
+            exit,
+            killed_for: observed.killed_for,
+            oom_killed: stats.as_ref().is_some_and(|s| s.oom_kills > 0),
+        };
+        let succeeded = exit == Exit::Code(0) && observed.killed_for.is_none();
+        report.steps.push(StepReport {
+            name: step.name.clone(),
+            termination,
+            stdout: observed.stdout,
+            stderr: observed.stderr,
+            wall_ms: observed.wall.as_millis() as u64,
+            cpu_ms,
+            memory_peak_bytes: stats.as_ref().map_or(0, |s| s.memory_peak_bytes),
+        });
+        if !succeeded {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), JailError> {
+    rustix::pipe::pipe_with(PipeFlags::CLOEXEC).map_err(|e| os("pipe")(e.into()))
+}
+
+/// CPU time of our reaped children (cutime + cstime of /proc/self/stat): only the process tier
+/// without cgroups needs it, and the helper exists for one run, so it is this run's.
+fn children_cpu_ms() -> u64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0;
+    };
+    let Some(close) = stat.rfind(')') else {
+        return 0;
+    };
+    let fields: Vec<u64> = stat[close + 2..]
+        .split(' ')
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    // After the command: state(0) ... utime(11) stime(12) cutime(13) cstime(14).
+    let ticks = fields.get(13).unwrap_or(&0) + fields.get(14).unwrap_or(&0);
+    ticks * 1000 / rustix::param::clock_ticks_per_second().max(1)
+}
+
+fn child(
+    exec: &PreparedExec,
+    cwd: &Path,
+    rlimit_plan: &[(Resource, u64)],
+    stdin: &OwnedFd,
+    stdout: &OwnedFd,
+    stderr: &OwnedFd,
+    error: &OwnedFd,
+) -> ! {
+    let result = (|| -> Result<(), String> {
+        rustix::stdio::dup2_stdin(stdin.as_fd()).map_err(|e| format!("dup stdin: {e}"))?;
+        rustix::stdio::dup2_stdout(stdout.as_fd()).map_err(|e| format!("dup stdout: {e}"))?;
+        rustix::stdio::dup2_stderr(stderr.as_fd()).map_err(|e| format!("dup stderr: {e}"))?;
+        rustix::process::setsid().map_err(|e| format!("setsid: {e}"))?;
+        rustix::process::chdir(cwd).map_err(|e| format!("chdir {}: {e}", cwd.display()))?;
+        rlimits::apply(rlimit_plan).map_err(|e| format!("setrlimit: {e}"))?;
+        sys::cloexec_from(3).map_err(|e| format!("close inherited fds: {e}"))?;
+        Err(format!("exec {}: {}", exec.program(), exec.exec()))
+    })();
+    if let Err(message) = result {
+        let failure = crate::child::SetupFailure {
+            stage: "process tier".into(),
+            message,
+        };
+        if let Ok(json) = serde_json::to_vec(&failure) {
+            let _ = rustix::io::write(error, &json);
+        }
+    }
+    sys::exit_now(127)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn work_paths_are_rebased_and_others_kept() {
+        let work = Path::new("/run/brig/work-1-2");
+        assert_eq!(rebase("/work/main", work), "/run/brig/work-1-2/main");
+        assert_eq!(rebase("/work", work), "/run/brig/work-1-2");
+        assert_eq!(rebase("/workshop", work), "/workshop");
+        assert_eq!(rebase("-O2", work), "-O2");
+    }
+}

@@ -1,0 +1,405 @@
+//! The helper's whole job for one sandbox, in the order it happens. It must run in a
+//! single-threaded process — `brig run` itself, or the `brig __sandbox-helper` re-exec that a
+//! multi-threaded caller spawns (see `helper.rs`) — because it forks into the sandbox and runs
+//! Rust there, and because it changes its own namespaces.
+//!
+//! 1. validate the spec; compile the seccomp filter; claim a host id;
+//! 2. drop supplementary groups (they would follow the sandbox, unmapped but effective);
+//! 3. enter an empty network namespace (unless the spec enables networking);
+//! 4. enter a private mount namespace and build the new root (`mounts::plan` + `apply`);
+//! 5. per step: a cgroup; pipes; `clone3` into user, PID, mount, IPC and UTS namespaces; id maps
+//!    and cgroup attach from outside; then release the child and `supervise::watch` it;
+//!    read the cgroup's counters, remove it, and stop at the first step that did not exit 0.
+
+use brig_core::{Exit, Limits, Termination};
+use rustix::fd::OwnedFd;
+use rustix::pipe::PipeFlags;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::cgroup::{CgroupError, CgroupLimits, Cgroups};
+use crate::child::{ChildFds, ChildPlan, SetupFailure};
+use crate::identity::{HostId, IdentityError};
+use crate::mounts::{self, MountError};
+use crate::report::{OutputSink, Report, StepReport};
+use crate::seccomp::{self, SeccompPolicy};
+use crate::spec::{Isolation, SandboxSpec, SpecError, Step};
+use crate::supervise::{self, StepFds};
+use crate::sys::{self, Forked, PreparedExec};
+use crate::{JailConfig, rlimits};
+
+/// Why a sandbox could not be run (as opposed to a program that ran and failed).
+#[derive(Debug, thiserror::Error)]
+pub enum JailError {
+    /// The spec is invalid.
+    #[error("invalid sandbox spec: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    Spec(Vec<SpecError>),
+    /// The caller is multi-threaded; the helper must be used.
+    #[error("the sandbox must be started from a single-threaded process (use Jail::run)")]
+    NotSingleThreaded,
+    /// Claiming a host id failed.
+    #[error("sandbox id: {0}")]
+    Identity(#[from] IdentityError),
+    /// A cgroup operation failed.
+    #[error("cgroup: {0}")]
+    Cgroup(#[from] CgroupError),
+    /// Building the root failed.
+    #[error("filesystem: {0}")]
+    Mount(#[from] MountError),
+    /// The seccomp filter did not compile.
+    #[error("seccomp: {0}")]
+    Seccomp(#[from] seccomp::SeccompError),
+    /// A namespace or process operation of the helper failed.
+    #[error("{op}: {source}")]
+    Os {
+        /// What the helper was doing.
+        op: &'static str,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A setup step inside the sandbox failed.
+    #[error("sandbox setup failed at {}: {}", .0.stage, .0.message)]
+    Setup(SetupFailure),
+    /// The sandbox's init died without reporting the program's status.
+    #[error("the sandbox's init exited without reporting the program's status")]
+    LostStatus,
+    /// The helper process failed (re-exec mode).
+    #[error("sandbox helper: {0}")]
+    Helper(String),
+}
+
+fn os(op: &'static str) -> impl FnOnce(io::Error) -> JailError {
+    move |source| JailError::Os { op, source }
+}
+
+fn os_errno(op: &'static str) -> impl FnOnce(rustix::io::Errno) -> JailError {
+    move |e| JailError::Os {
+        op,
+        source: e.into(),
+    }
+}
+
+/// Fails unless the calling process has exactly one thread.
+pub fn assert_single_threaded() -> Result<(), JailError> {
+    let status =
+        std::fs::read_to_string("/proc/self/status").map_err(os("read /proc/self/status"))?;
+    let threads = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse::<u32>().ok());
+    if threads == Some(1) {
+        Ok(())
+    } else {
+        Err(JailError::NotSingleThreaded)
+    }
+}
+
+/// Runs `spec` from this (single-threaded) process. Changes this process's namespaces: call it
+/// from a process that exists for this run (`brig run`, the helper).
+pub fn run_here(
+    config: &JailConfig,
+    spec: &SandboxSpec,
+    stdin: Option<OwnedFd>,
+    control: Option<&OwnedFd>,
+    sink: &mut dyn OutputSink,
+) -> Result<Report, JailError> {
+    assert_single_threaded()?;
+    spec.validate().map_err(JailError::Spec)?;
+    let filter = seccomp::compile(&SeccompPolicy {
+        allow_network: spec.network,
+    })?;
+    let root_user = rustix::process::geteuid().is_root();
+    let host = if !root_user || spec.isolation == Isolation::Process {
+        HostId::caller()
+    } else {
+        HostId::claim(&config.runtime_dir, config.uid_range(), std::process::id())?
+    };
+    let cgroups = match Cgroups::detect(&config.cgroup_config()) {
+        Ok(c) => Some(c),
+        Err(e) if config.require_cgroups => return Err(e.into()),
+        Err(_) => None,
+    };
+    if spec.isolation == Isolation::Process {
+        return crate::process_tier::run(config, spec, stdin, control, sink, cgroups.as_ref());
+    }
+    if root_user {
+        rustix::thread::set_thread_groups(&[]).map_err(os_errno("setgroups"))?;
+    }
+    if !spec.network {
+        sys::unshare_network_namespace().map_err(os("unshare network namespace"))?;
+        sys::loopback_up().map_err(os("bring lo up"))?;
+    }
+    let plan = mounts::plan(spec, (host.uid, host.gid))?;
+    let root = config.runtime_dir.join("root");
+    sys::unshare_mount_namespace().map_err(os("unshare mount namespace"))?;
+    mounts::prepare_root(&root)?;
+    mounts::apply(&root, &plan)?;
+
+    let mut report = Report { steps: Vec::new() };
+    let mut stdin = stdin;
+    for (index, step) in spec.steps.iter().enumerate() {
+        let step_stdin = if step.stdin { stdin.take() } else { None };
+        let step_report = run_step(StepContext {
+            spec,
+            step,
+            index,
+            root: &root,
+            host: &host,
+            cgroups: cgroups.as_ref(),
+            filter: &filter,
+            stdin: step_stdin,
+            control,
+            sink,
+        })?;
+        let succeeded = step_report.termination.exit == Exit::Code(0)
+            && step_report.termination.killed_for.is_none();
+        report.steps.push(step_report);
+        if !succeeded {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+struct StepContext<'a> {
+    spec: &'a SandboxSpec,
+    step: &'a Step,
+    index: usize,
+    root: &'a Path,
+    host: &'a HostId,
+    cgroups: Option<&'a Cgroups>,
+    filter: &'a seccompiler::BpfProgram,
+    stdin: Option<OwnedFd>,
+    control: Option<&'a OwnedFd>,
+    sink: &'a mut dyn OutputSink,
+}
+
+/// Namespaces of every sandbox: the network namespace was already entered by the helper.
+const NAMESPACES: u64 = (libc::CLONE_NEWUSER
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWNS
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUTS) as u64;
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), JailError> {
+    rustix::pipe::pipe_with(PipeFlags::CLOEXEC).map_err(os_errno("pipe"))
+}
+
+pub(crate) fn cgroup_name(index: usize) -> String {
+    format!(
+        "run-{}-{}-{}",
+        std::process::id(),
+        process_start_time(),
+        index
+    )
+}
+
+/// Our start time in clock ticks since boot (field 22 of /proc/self/stat): with the pid it
+/// names a process uniquely, so a stale cgroup's owner can be recognised as gone.
+pub fn process_start_time() -> u64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            let after_comm = &stat[stat.rfind(')')? + 2..];
+            after_comm.split(' ').nth(19)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+fn run_step(ctx: StepContext<'_>) -> Result<StepReport, JailError> {
+    let step = ctx.step;
+    let limits: &Limits = &step.limits;
+    let cgroup = match ctx.cgroups {
+        Some(cgroups) => Some(cgroups.create(
+            &cgroup_name(ctx.index),
+            &CgroupLimits {
+                memory_bytes: limits.memory_bytes,
+                pids: limits.pids + 1, // + the sandbox's init
+                cpu_quota_percent: limits.cpu_quota_percent,
+            },
+        )?),
+        None => None,
+    };
+    let env: Vec<(String, String)> = step
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let exec = PreparedExec::new(&step.argv, &env).map_err(os("prepare exec"))?;
+    let rlimit_plan = rlimits::plan(limits);
+    let (stdout_r, stdout_w) = pipe()?;
+    let (stderr_r, stderr_w) = pipe()?;
+    let (go_r, go_w) = pipe()?;
+    let (error_r, error_w) = pipe()?;
+    let (status_r, status_w) = pipe()?;
+    let stdin = match ctx.stdin {
+        Some(fd) => fd,
+        None => rustix::fs::open(
+            "/dev/null",
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(os_errno("open /dev/null"))?,
+    };
+    let ro_mounts: Vec<PathBuf> = ctx.spec.ro_mounts.clone();
+    let plan = ChildPlan {
+        root: ctx.root,
+        hostname: &ctx.spec.hostname,
+        ro_mounts: &ro_mounts,
+        network: ctx.spec.network,
+        exec: &exec,
+        cwd: &step.cwd,
+        rlimits: &rlimit_plan,
+        seccomp: ctx.filter,
+    };
+    let forked = sys::clone_into_namespaces(NAMESPACES).map_err(os("clone3"))?;
+    let (pid, pidfd) = match forked {
+        Forked::Child => {
+            drop((stdout_r, stderr_r, go_w, error_r, status_r));
+            crate::child::init(
+                &plan,
+                ChildFds {
+                    go: go_r,
+                    error: error_w,
+                    status: status_w,
+                    stdin,
+                    stdout: stdout_w,
+                    stderr: stderr_w,
+                },
+            )
+        }
+        Forked::Parent { pid, pidfd } => (pid, pidfd.expect("clone3 returns a pidfd")),
+    };
+    drop((stdout_w, stderr_w, go_r, error_w, status_w, stdin));
+    let started = Instant::now();
+    // From outside: the id maps (only we, in the parent user namespace, may write them) and
+    // the cgroup. Then closing `go` releases the child.
+    let setup = (|| -> Result<(), JailError> {
+        let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+        std::fs::write(proc_dir.join("setgroups"), "deny").map_err(os("write setgroups"))?;
+        std::fs::write(proc_dir.join("uid_map"), ctx.host.uid_map())
+            .map_err(os("write uid_map"))?;
+        std::fs::write(proc_dir.join("gid_map"), ctx.host.gid_map())
+            .map_err(os("write gid_map"))?;
+        if let Some(cgroup) = &cgroup {
+            cgroup.attach(pid)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = setup {
+        let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
+        let _ = rustix::process::waitpid(
+            rustix::process::Pid::from_raw(pid),
+            rustix::process::WaitOptions::empty(),
+        );
+        if let Some(cgroup) = cgroup {
+            let _ = cgroup.remove();
+        }
+        return Err(e);
+    }
+    rustix::io::write(&go_w, b"G").map_err(os_errno("release the sandbox"))?;
+    drop(go_w);
+
+    let observed = supervise::watch(
+        StepFds {
+            stdout: stdout_r,
+            stderr: stderr_r,
+            error: error_r,
+            status: status_r,
+            pidfd,
+        },
+        ctx.index,
+        limits,
+        cgroup.as_ref(),
+        ctx.control,
+        ctx.sink,
+        &|| {},
+    )
+    .map_err(os("supervise"))?;
+    // Reap init (it has exited, or was killed, when watch returns).
+    let _ = rustix::process::waitpid(
+        rustix::process::Pid::from_raw(pid),
+        rustix::process::WaitOptions::empty(),
+    );
+    let wall_ms = observed.wall.as_millis() as u64;
+    let _ = started;
+    let stats = match &cgroup {
+        Some(cgroup) => Some(cgroup.stats()?),
+        None => None,
+    };
+    if let Some(cgroup) = cgroup {
+        cgroup.remove()?;
+    }
+    if let Some(failure) = observed.setup_failure {
+        if observed.killed_for.is_none() {
+            return Err(JailError::Setup(failure));
+        }
+    }
+    let exit = match (observed.exit, observed.killed_for) {
+        (Some(exit), _) => exit,
+        (None, Some(_)) => Exit::Signal(libc::SIGKILL),
+        // Init was OOM-killed (or otherwise died) before it could report: the program went
+        // with it.
+        (None, None) if stats.as_ref().is_some_and(|s| s.oom_kills > 0) => {
+            Exit::Signal(libc::SIGKILL)
+        }
+        (None, None) => return Err(JailError::LostStatus),
+    };
+    Ok(StepReport {
+        name: step.name.clone(),
+        termination: Termination {
+            exit,
+            killed_for: observed.killed_for,
+            oom_killed: stats.as_ref().is_some_and(|s| s.oom_kills > 0),
+        },
+        stdout: observed.stdout,
+        stderr: observed.stderr,
+        wall_ms,
+        cpu_ms: stats.as_ref().map_or(0, |s| s.cpu_usage_ns / 1_000_000),
+        memory_peak_bytes: stats.as_ref().map_or(0, |s| s.memory_peak_bytes),
+    })
+}
+
+/// Removes cgroups left by helpers that no longer run (crashed, killed with SIGKILL).
+pub fn sweep_stale_cgroups(cgroups: &Cgroups) -> usize {
+    let Ok(names) = cgroups.list() else { return 0 };
+    let mut removed = 0;
+    for name in names {
+        if is_stale(&name) && cgroups.remove_stale(&name).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// A cgroup named `run-<pid>-<start>-<n>` is stale when no process with that pid and start
+/// time exists any more.
+fn is_stale(name: &str) -> bool {
+    let mut parts = name.strip_prefix("run-").unwrap_or("").split('-');
+    let (Some(pid), Some(start)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    let live_start = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 2..].split(' ').nth(19).map(str::to_owned));
+    live_start.as_deref() != Some(start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_own_cgroup_name_is_not_stale_and_a_dead_owner_is() {
+        let ours = cgroup_name(0);
+        assert!(!is_stale(&ours), "{ours}");
+        assert!(is_stale("run-999999999-1-0"));
+        assert!(!is_stale("something-else"));
+        let wrong_start = format!("run-{}-1-0", std::process::id());
+        assert!(is_stale(&wrong_start));
+    }
+}

@@ -1,0 +1,289 @@
+//! The helper's watch over one running step: a single-threaded `poll(2)` loop over the
+//! program's output pipes, the init's status and error pipes, its pidfd, and the caller's
+//! control fd, with the wall-clock deadline and the CPU budget as the timeout.
+//!
+//! It enforces the limits that are not the kernel's: the wall deadline, the CPU budget across
+//! every process (polled from the cgroup), and the output limit (stdout + stderr together; the
+//! prefix is kept, the rest discarded). Any of them kills the sandbox's init through its pidfd,
+//! and the kernel takes every other process of the PID namespace with it.
+
+use brig_core::{Exit, KillReason, Limits};
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::process::Signal;
+use std::io;
+use std::time::{Duration, Instant};
+
+use crate::cgroup::Cgroup;
+use crate::child::SetupFailure;
+use crate::report::{OutputSink, Stream};
+
+/// How often the CPU budget is checked when it is far from spent.
+const CPU_POLL_MAX: Duration = Duration::from_millis(50);
+/// How long to keep draining output after init died (only the kernel's teardown is left).
+const DRAIN_GRACE: Duration = Duration::from_millis(500);
+
+/// The helper's ends of one step's pipes.
+pub struct StepFds {
+    /// The program's stdout (namespace tier: through init; process tier: the program's own).
+    pub stdout: OwnedFd,
+    /// The program's stderr.
+    pub stderr: OwnedFd,
+    /// Setup failures from init or the program (EOF once `execve` succeeded).
+    pub error: OwnedFd,
+    /// The program's raw wait status, from init.
+    pub status: OwnedFd,
+    /// Readable when init has exited.
+    pub pidfd: OwnedFd,
+}
+
+/// What the loop observed.
+pub struct Observed {
+    /// How the program ended (None if init died without reporting).
+    pub exit: Option<Exit>,
+    /// Why the loop killed the sandbox, if it did.
+    pub killed_for: Option<KillReason>,
+    /// A setup failure reported from inside.
+    pub setup_failure: Option<SetupFailure>,
+    /// Captured stdout.
+    pub stdout: Vec<u8>,
+    /// Captured stderr.
+    pub stderr: Vec<u8>,
+    /// From start until init exited.
+    pub wall: Duration,
+}
+
+/// Output kept up to a shared budget.
+struct Capture {
+    budget: u64,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    exceeded: bool,
+}
+
+impl Capture {
+    /// Keeps what fits; returns false once the budget is exceeded.
+    fn push(&mut self, stream: Stream, data: &[u8]) -> bool {
+        let used = (self.stdout.len() + self.stderr.len()) as u64;
+        let room = self.budget.saturating_sub(used) as usize;
+        let kept = &data[..data.len().min(room)];
+        match stream {
+            Stream::Stdout => self.stdout.extend_from_slice(kept),
+            Stream::Stderr => self.stderr.extend_from_slice(kept),
+        }
+        if kept.len() < data.len() {
+            self.exceeded = true;
+        }
+        !self.exceeded
+    }
+}
+
+fn to_timespec(d: Duration) -> Timespec {
+    Timespec {
+        tv_sec: d.as_secs() as i64,
+        tv_nsec: d.subsec_nanos() as i64,
+    }
+}
+
+/// Decodes a raw wait status.
+pub fn decode_status(raw: i32) -> Exit {
+    if libc::WIFSIGNALED(raw) {
+        Exit::Signal(libc::WTERMSIG(raw))
+    } else {
+        Exit::Code(libc::WEXITSTATUS(raw))
+    }
+}
+
+/// Watches one step until the watched process (init, or the program in the process tier) has
+/// exited and the output pipes are drained. `kill_rest` ends whatever the signal to the pidfd
+/// does not (the process tier's process group).
+pub fn watch(
+    fds: StepFds,
+    step: usize,
+    limits: &Limits,
+    cgroup: Option<&Cgroup>,
+    control: Option<&OwnedFd>,
+    sink: &mut dyn OutputSink,
+    kill_rest: &dyn Fn(),
+) -> io::Result<Observed> {
+    let start = Instant::now();
+    let deadline = start + Duration::from_millis(limits.timeout_ms);
+    let cpu_budget_ns = limits.cpu_time_ms.saturating_mul(1_000_000);
+    let mut capture = Capture {
+        budget: limits.output_bytes,
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+        exceeded: false,
+    };
+    let mut killed_for = None;
+    let mut exit = None;
+    let mut setup_error = Vec::new();
+    let mut init_exited_at: Option<Instant> = None;
+    let (mut stdout_open, mut stderr_open, mut error_open, mut status_open) =
+        (true, true, true, true);
+    let mut control_open = control.is_some();
+    let mut buf = vec![0u8; 64 * 1024];
+
+    // The first reason wins; a program that already exited was not killed for anything.
+    let kill = |reason: KillReason, killed_for: &mut Option<KillReason>, exited: bool| {
+        if killed_for.is_none() && !exited {
+            *killed_for = Some(reason);
+        }
+        let _ = rustix::process::pidfd_send_signal(&fds.pidfd, Signal::KILL);
+        kill_rest();
+        if let Some(cgroup) = cgroup {
+            let _ = cgroup.kill_all();
+        }
+    };
+
+    loop {
+        let now = Instant::now();
+        if init_exited_at.is_none() && killed_for.is_none() {
+            if now >= deadline {
+                kill(KillReason::WallTimeout, &mut killed_for, exit.is_some());
+                continue;
+            }
+            if let Some(cgroup) = cgroup {
+                if cgroup.cpu_usage_ns().unwrap_or(0) >= cpu_budget_ns {
+                    kill(KillReason::CpuTimeout, &mut killed_for, exit.is_some());
+                    continue;
+                }
+            }
+        }
+        let done_reading = !stdout_open && !stderr_open && !error_open && !status_open;
+        if let Some(at) = init_exited_at {
+            if done_reading || now.duration_since(at) > DRAIN_GRACE {
+                break;
+            }
+        }
+        let timeout = match init_exited_at {
+            Some(at) => DRAIN_GRACE.saturating_sub(now.duration_since(at)),
+            None if killed_for.is_some() => DRAIN_GRACE,
+            None => deadline.saturating_duration_since(now).min(CPU_POLL_MAX),
+        };
+
+        let mut polled: Vec<(u8, PollFd<'_>)> = Vec::with_capacity(6);
+        let watch_in = PollFlags::IN;
+        if stdout_open {
+            polled.push((b'o', PollFd::new(&fds.stdout, watch_in)));
+        }
+        if stderr_open {
+            polled.push((b'e', PollFd::new(&fds.stderr, watch_in)));
+        }
+        if error_open {
+            polled.push((b'x', PollFd::new(&fds.error, watch_in)));
+        }
+        if status_open {
+            polled.push((b's', PollFd::new(&fds.status, watch_in)));
+        }
+        if init_exited_at.is_none() {
+            polled.push((b'p', PollFd::new(&fds.pidfd, watch_in)));
+        }
+        if let (true, Some(control)) = (control_open, control) {
+            polled.push((b'c', PollFd::new(control, watch_in)));
+        }
+        let mut pollfds: Vec<PollFd<'_>> = polled.iter().map(|(_, p)| p.clone()).collect();
+        match rustix::event::poll(&mut pollfds, Some(&to_timespec(timeout))) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        for ((tag, _), pollfd) in polled.iter().zip(&pollfds) {
+            if pollfd.revents().is_empty() {
+                continue;
+            }
+            match tag {
+                b'o' | b'e' => {
+                    let (fd, stream) = if *tag == b'o' {
+                        (&fds.stdout, Stream::Stdout)
+                    } else {
+                        (&fds.stderr, Stream::Stderr)
+                    };
+                    let n = read_some(fd, &mut buf)?;
+                    if n == 0 {
+                        if *tag == b'o' {
+                            stdout_open = false;
+                        } else {
+                            stderr_open = false;
+                        }
+                        continue;
+                    }
+                    let data = &buf[..n];
+                    if !capture.exceeded {
+                        let before = match stream {
+                            Stream::Stdout => capture.stdout.len(),
+                            Stream::Stderr => capture.stderr.len(),
+                        };
+                        let fits = capture.push(stream, data);
+                        let kept = match stream {
+                            Stream::Stdout => &capture.stdout[before..],
+                            Stream::Stderr => &capture.stderr[before..],
+                        };
+                        sink.output(step, stream, kept);
+                        if !fits {
+                            kill(KillReason::OutputLimit, &mut killed_for, exit.is_some());
+                        }
+                    }
+                }
+                b'x' => {
+                    let n = read_some(&fds.error, &mut buf)?;
+                    if n == 0 {
+                        error_open = false;
+                    } else {
+                        setup_error.extend_from_slice(&buf[..n]);
+                    }
+                }
+                b's' => {
+                    let n = read_some(&fds.status, &mut buf)?;
+                    if n >= 4 {
+                        let raw = i32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
+                        exit = Some(decode_status(raw));
+                    }
+                    if n == 0 || n >= 4 {
+                        status_open = false;
+                    }
+                }
+                b'p' => {
+                    init_exited_at = Some(Instant::now());
+                    // Nothing may outlive the run (the PID namespace already saw to it in the
+                    // namespace tier; in the process tier this ends the process group).
+                    kill_rest();
+                }
+                b'c' => {
+                    // Any byte, or EOF (the caller went away), cancels the run.
+                    let _ = read_some(control.expect("polled"), &mut buf);
+                    control_open = false;
+                    kill(KillReason::Cancelled, &mut killed_for, exit.is_some());
+                }
+                _ => unreachable!("unknown poll tag"),
+            }
+        }
+    }
+    let setup_failure = if setup_error.is_empty() {
+        None
+    } else {
+        Some(
+            serde_json::from_slice(&setup_error).unwrap_or_else(|_| SetupFailure {
+                stage: "setup".into(),
+                message: String::from_utf8_lossy(&setup_error).into_owned(),
+            }),
+        )
+    };
+    Ok(Observed {
+        exit,
+        killed_for,
+        setup_failure,
+        stdout: capture.stdout,
+        stderr: capture.stderr,
+        wall: init_exited_at.unwrap_or_else(Instant::now) - start,
+    })
+}
+
+fn read_some(fd: &impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match rustix::io::read(fd, &mut *buf) {
+            Ok(n) => return Ok(n),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

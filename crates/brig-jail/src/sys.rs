@@ -1,0 +1,233 @@
+//! The few raw syscalls Brig needs that no safe wrapper covers: `clone3` into new namespaces,
+//! `fork` inside the sandbox, `execve` with pre-built pointer arrays, `_exit`, bringing `lo` up,
+//! and `close_range`. This is the only module of the workspace allowed to use `unsafe`; every
+//! block says why it is sound.
+//!
+//! Everything here is called from a single-threaded process (the sandbox helper, see
+//! `helper.rs`), which is what makes running ordinary Rust after `fork`/`clone3` sound: no other
+//! thread can hold a lock (the allocator's, stdio's) at the moment of the copy.
+//!
+//! Man pages: clone(2), fork(2), execve(2), close_range(2), netdevice(7).
+#![allow(unsafe_code)]
+
+use rustix::fd::{FromRawFd, OwnedFd, RawFd};
+use std::ffi::CString;
+use std::io;
+
+/// What `clone3`/`fork` returned in the calling process.
+pub enum Forked {
+    /// We are the new child.
+    Child,
+    /// We are the parent; the child's pid and, for `clone3`, a pidfd.
+    Parent {
+        /// The child's pid in our PID namespace.
+        pid: i32,
+        /// A pidfd for the child (clone3 only).
+        pidfd: Option<OwnedFd>,
+    },
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// `clone3(flags | CLONE_PIDFD)` with `SIGCHLD` as the exit signal: a fork into new namespaces.
+pub fn clone_into_namespaces(namespace_flags: u64) -> io::Result<Forked> {
+    let mut pidfd: RawFd = -1;
+    let args = CloneArgs {
+        flags: namespace_flags | libc::CLONE_PIDFD as u64,
+        pidfd: &mut pidfd as *mut RawFd as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: `args` is a valid clone_args of the size we pass; without CLONE_VM the child gets
+    // a copy of our address space and continues on its own stack like after fork(2). The caller
+    // is single-threaded (checked by `helper::assert_single_threaded`), so the child's copy of
+    // every lock is unlocked.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match ret {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent {
+            pid: pid as i32,
+            // SAFETY: with CLONE_PIDFD the kernel stored a new, owned pidfd in `pidfd`.
+            pidfd: Some(unsafe { OwnedFd::from_raw_fd(pidfd) }),
+        }),
+    }
+}
+
+/// `fork(2)`, for the sandbox's init to start the program.
+pub fn fork() -> io::Result<Forked> {
+    // SAFETY: called only from the sandbox's init, a single-threaded process (see module doc).
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent { pid, pidfd: None }),
+    }
+}
+
+/// An `execve` prepared before forking: the strings and the NULL-terminated pointer arrays.
+pub struct PreparedExec {
+    program: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    argv_ptrs: Vec<*const libc::c_char>,
+    envp_ptrs: Vec<*const libc::c_char>,
+}
+
+impl PreparedExec {
+    /// Builds the C strings; fails on an interior NUL (the spec validation rejects those).
+    pub fn new(argv: &[String], env: &[(String, String)]) -> io::Result<PreparedExec> {
+        let nul = |_| io::Error::from_raw_os_error(libc::EINVAL);
+        let argv: Vec<CString> = argv
+            .iter()
+            .map(|a| CString::new(a.as_bytes()).map_err(nul))
+            .collect::<Result<_, _>>()?;
+        let envp: Vec<CString> = env
+            .iter()
+            .map(|(k, v)| CString::new(format!("{k}={v}")).map_err(nul))
+            .collect::<Result<_, _>>()?;
+        let program = argv
+            .first()
+            .cloned()
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+        let mut prepared = PreparedExec {
+            program,
+            argv,
+            envp,
+            argv_ptrs: Vec::new(),
+            envp_ptrs: Vec::new(),
+        };
+        prepared.argv_ptrs = prepared.argv.iter().map(|s| s.as_ptr()).collect();
+        prepared.argv_ptrs.push(std::ptr::null());
+        prepared.envp_ptrs = prepared.envp.iter().map(|s| s.as_ptr()).collect();
+        prepared.envp_ptrs.push(std::ptr::null());
+        Ok(prepared)
+    }
+
+    /// The program's path, for messages.
+    pub fn program(&self) -> String {
+        self.program.to_string_lossy().into_owned()
+    }
+
+    /// Replaces this process with the program; returns only on failure.
+    pub fn exec(&self) -> io::Error {
+        // SAFETY: the pointer arrays are NULL-terminated and point into CStrings owned by
+        // `self`, which outlives the call (on success the process image is replaced).
+        unsafe {
+            libc::execve(
+                self.program.as_ptr(),
+                self.argv_ptrs.as_ptr(),
+                self.envp_ptrs.as_ptr(),
+            )
+        };
+        io::Error::last_os_error()
+    }
+}
+
+/// `_exit(2)`: ends the process at once, without running atexit handlers or destructors
+/// (which belong to the process we were forked from).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit is always safe to call; it does not return.
+    unsafe { libc::_exit(code) }
+}
+
+/// Marks every fd from `first` up close-on-exec, so the program inherits only 0, 1 and 2.
+pub fn cloexec_from(first: u32) -> io::Result<()> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags; it closes nothing, so no
+    // Rust owner is left with a dangling fd.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Brings the loopback interface of the current network namespace up (SIOCSIFFLAGS).
+pub fn loopback_up() -> io::Result<()> {
+    let socket = rustix::net::socket(
+        rustix::net::AddressFamily::INET,
+        rustix::net::SocketType::DGRAM,
+        None,
+    )?;
+    // SAFETY: ifreq is plain old data; zeroed is a valid value.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in request.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    request.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    use rustix::fd::AsRawFd;
+    // SAFETY: SIOCSIFFLAGS reads a valid ifreq that lives for the whole call.
+    let ret = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) };
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// `unshare(CLONE_NEWCGROUP)`.
+pub fn unshare_cgroup_namespace() -> io::Result<()> {
+    unshare(libc::CLONE_NEWCGROUP)
+}
+
+/// `unshare(CLONE_NEWNS)` for the helper's private mount namespace.
+pub fn unshare_mount_namespace() -> io::Result<()> {
+    unshare(libc::CLONE_NEWNS)
+}
+
+/// `unshare(CLONE_NEWNET)`: a new, empty network namespace (only a down `lo`).
+pub fn unshare_network_namespace() -> io::Result<()> {
+    unshare(libc::CLONE_NEWNET)
+}
+
+fn unshare(flag: libc::c_int) -> io::Result<()> {
+    // SAFETY: none of these flags is CLONE_FILES/CLONE_FS/CLONE_VM, the ones that could leave
+    // other threads with a diverged view; and the caller is single-threaded anyway.
+    if unsafe { libc::unshare(flag) } == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// The Landlock ABI version the kernel offers (0 when it has none).
+pub fn landlock_abi() -> i32 {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: with the VERSION flag and a NULL attr of size 0 the call only returns a number.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    if ret < 0 { 0 } else { ret as i32 }
+}

@@ -1,0 +1,181 @@
+//! `brig run`: one program, one sandbox, output passed through live, the program's exit code.
+
+use anyhow::{Context, Result, bail};
+use brig_core::size::{parse_bytes, parse_millis};
+use brig_core::{LimitOverrides, RunResult, Status, TierChoice};
+use brig_engine::{Engine, Languages, Launch, RunRequest};
+use brig_jail::{JailConfig, OutputSink, Stdin, Stream};
+use clap::Args;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// `brig run` flags.
+#[derive(Args)]
+pub struct RunArgs {
+    /// Language id or alias (default: from the file's extension).
+    #[arg(long = "lang", short = 'l')]
+    lang: Option<String>,
+    /// Wall-clock limit, e.g. 10s or 500ms.
+    #[arg(long, value_parser = parse_millis)]
+    timeout: Option<u64>,
+    /// CPU-time limit (all processes and threads).
+    #[arg(long = "cpu-time", value_parser = parse_millis)]
+    cpu_time: Option<u64>,
+    /// Memory limit, e.g. 256MiB.
+    #[arg(long, value_parser = parse_bytes)]
+    memory: Option<u64>,
+    /// Processes and threads at once.
+    #[arg(long)]
+    pids: Option<u32>,
+    /// Captured output limit (stdout + stderr).
+    #[arg(long = "output-limit", value_parser = parse_bytes)]
+    output_limit: Option<u64>,
+    /// Size of the writable work dir and /tmp.
+    #[arg(long, value_parser = parse_bytes)]
+    disk: Option<u64>,
+    /// Isolation tier: namespace, process, wasm or auto.
+    #[arg(long, default_value = "namespace")]
+    tier: TierChoice,
+    /// Read the program's stdin from this file (default: brig's own stdin when it is not a
+    /// terminal, else nothing).
+    #[arg(long)]
+    stdin: Option<PathBuf>,
+    /// Allow network access (the host's network; off by default).
+    #[arg(long)]
+    network: bool,
+    /// Print one JSON result object instead of passing the output through.
+    #[arg(long)]
+    json: bool,
+    /// An extra languages file, over the built-in one (also BRIG_LANGUAGES).
+    #[arg(long, env = "BRIG_LANGUAGES")]
+    languages: Option<PathBuf>,
+    /// The program's source file, or - for standard input.
+    file: PathBuf,
+    /// Arguments for the program.
+    #[arg(last = true)]
+    args: Vec<String>,
+}
+
+/// Writes the program's output through as it comes.
+struct Passthrough {
+    run_step: usize,
+}
+
+impl OutputSink for Passthrough {
+    fn output(&mut self, step: usize, stream: Stream, data: &[u8]) {
+        if step != self.run_step {
+            return;
+        }
+        let _ = match stream {
+            Stream::Stdout => std::io::stdout().lock().write_all(data),
+            Stream::Stderr => std::io::stderr().lock().write_all(data),
+        };
+    }
+}
+
+/// Runs `brig run`.
+pub fn run(args: RunArgs) -> Result<ExitCode> {
+    let languages = Languages::load(args.languages.as_deref())?;
+    let from_stdin = args.file.as_os_str() == "-";
+    let source = if from_stdin {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("reading the program from stdin")?;
+        buf
+    } else {
+        std::fs::read(&args.file).with_context(|| format!("{}", args.file.display()))?
+    };
+    let language = match &args.lang {
+        Some(name) => languages
+            .find(name)
+            .with_context(|| format!("unknown language `{name}` (see `brig languages`)"))?,
+        None if from_stdin => bail!("--lang is required when the program comes from stdin"),
+        None => languages.for_file(&args.file).with_context(|| {
+            format!(
+                "cannot tell the language of {} from its extension; pass --lang",
+                args.file.display()
+            )
+        })?,
+    };
+    if args.tier == TierChoice::Wasm {
+        bail!("the wasm tier is not part of this build yet");
+    }
+    let stdin = match &args.stdin {
+        Some(path) => {
+            std::fs::metadata(path).with_context(|| format!("--stdin {}", path.display()))?;
+            Stdin::File(path.clone())
+        }
+        None if !from_stdin && !std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
+            Stdin::File("/dev/stdin".into())
+        }
+        None => Stdin::Null,
+    };
+    let request = RunRequest {
+        language: language.language.id.clone(),
+        source,
+        files: Vec::new(),
+        args: args.args.clone(),
+        stdin,
+        limits: LimitOverrides {
+            timeout_ms: args.timeout,
+            cpu_time_ms: args.cpu_time,
+            memory_bytes: args.memory,
+            pids: args.pids,
+            output_bytes: args.output_limit,
+            disk_bytes: args.disk,
+            ..LimitOverrides::default()
+        },
+        network: args.network,
+        tier: args.tier,
+    };
+    let run_step = usize::from(language.language.compile.is_some());
+    let engine = Engine {
+        languages: languages.clone(),
+        jail: JailConfig::default(),
+        launch: Launch::InProcess,
+    };
+    let result = if args.json {
+        engine.run(&request, &mut brig_jail::Discard)?
+    } else {
+        engine.run(&request, &mut Passthrough { run_step })?
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else {
+        explain(&result);
+    }
+    Ok(ExitCode::from(result.cli_exit_code().clamp(0, 255) as u8))
+}
+
+/// One line on stderr when the run did not simply exit.
+fn explain(result: &RunResult) {
+    let line = match result.status {
+        Status::Ok | Status::RuntimeError => None,
+        Status::CompileError => {
+            if let Some(compile) = &result.compile {
+                eprint!("{}{}", compile.stdout, compile.stderr);
+            }
+            Some("compile error".to_string())
+        }
+        Status::Timeout => Some(format!(
+            "timeout ({} limit)",
+            match result.limit {
+                Some(brig_core::TimeoutKind::Cpu) => "cpu-time",
+                _ => "wall-clock",
+            }
+        )),
+        Status::MemoryLimit => Some("memory limit exceeded".into()),
+        Status::OutputLimit => Some("output limit exceeded (output truncated)".into()),
+        Status::Killed => Some(format!("killed by signal {}", result.signal.unwrap_or(0))),
+        Status::InternalError => Some(format!(
+            "internal error: {}",
+            result.message.as_deref().unwrap_or("unknown")
+        )),
+        other => Some(other.as_str().to_string()),
+    };
+    if let Some(line) = line {
+        eprintln!("brig: {line}");
+    }
+}
