@@ -26,6 +26,11 @@ enum Command {
     Languages(languages_cmd::LanguagesArgs),
 }
 
+/// The wasm tier's doctor entry (until the tier is built in).
+fn wasm_tier_status() -> serde_json::Value {
+    serde_json::json!({"usable": false, "reason": "not built into this binary"})
+}
+
 fn main() -> ExitCode {
     // The sandbox helper must start before anything else (no threads, no parsing).
     if std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new(brig_jail::HELPER_ARG)) {

@@ -1,0 +1,137 @@
+//! Shared helpers for the `brig` integration tests: run the real binary, parse its JSON, and
+//! skip loudly (or fail under `CI` / `BRIG_TEST_STRICT`) when the host lacks a feature.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// The binary under test.
+pub fn brig() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_brig"));
+    command.env_remove("BRIG_LANGUAGES");
+    command
+}
+
+/// True when skips must fail instead.
+pub fn strict() -> bool {
+    std::env::var_os("CI").is_some() || std::env::var_os("BRIG_TEST_STRICT").is_some()
+}
+
+/// Prints `SKIP: reason` and returns true, or panics in strict mode.
+pub fn skip(reason: &str) -> bool {
+    if strict() {
+        panic!("required feature missing (CI/BRIG_TEST_STRICT is set): {reason}");
+    }
+    eprintln!("SKIP: {reason}");
+    true
+}
+
+/// `brig doctor --json`, once per test binary.
+pub fn doctor() -> &'static Value {
+    static DOCTOR: OnceLock<Value> = OnceLock::new();
+    DOCTOR.get_or_init(|| {
+        let out = brig().args(["doctor", "--json"]).output().unwrap();
+        serde_json::from_slice(&out.stdout).expect("doctor prints JSON")
+    })
+}
+
+/// Whether the namespace tier runs here (with cgroups, i.e. as root); if not, skips loudly.
+pub fn no_sandbox() -> bool {
+    let tier = &doctor()["tiers"]["namespace"];
+    if tier["usable"].as_bool() != Some(true) {
+        return skip(&format!(
+            "namespace tier unusable: {}",
+            tier["reason"].as_str().unwrap_or("?")
+        ));
+    }
+    if !rustix_is_root() {
+        return skip("escape tests need root (cgroups and per-sandbox host ids)");
+    }
+    false
+}
+
+fn rustix_is_root() -> bool {
+    // SAFETY-free check: the tests forbid unsafe; /proc tells the effective uid.
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+                .unwrap_or(false)
+        })
+        .unwrap_or(false)
+}
+
+/// A source file in a temp dir.
+pub struct Program {
+    _dir: tempfile::TempDir,
+    /// Its path.
+    pub path: PathBuf,
+}
+
+/// Writes `source` to `main.<ext>` in a fresh temp dir.
+pub fn program(ext: &str, source: &str) -> Program {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(format!("main.{ext}"));
+    std::fs::write(&path, source).unwrap();
+    Program { _dir: dir, path }
+}
+
+/// Runs `brig run --json [flags] FILE [-- args]` with `stdin` and returns the result object.
+pub fn run_json(file: &Path, flags: &[&str], args: &[&str], stdin: &[u8]) -> Value {
+    let out = run_raw(file, &[&["--json"], flags].concat(), args, stdin);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "brig run --json did not print JSON ({e}); stdout: {} stderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// Runs `brig run [flags] FILE [-- args]` and returns its raw output.
+pub fn run_raw(file: &Path, flags: &[&str], args: &[&str], stdin: &[u8]) -> Output {
+    let mut command = brig();
+    command.arg("run").args(flags).arg(file);
+    if !args.is_empty() {
+        command.arg("--").args(args);
+    }
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Runs a Python probe in the sandbox and returns the result object.
+pub fn python(source: &str, flags: &[&str]) -> Value {
+    let p = program("py", source);
+    run_json(&p.path, flags, &[], b"")
+}
+
+/// The status string of a result.
+pub fn status(result: &Value) -> &str {
+    result["status"].as_str().unwrap_or("<none>")
+}
+
+/// The stdout of a result.
+pub fn stdout(result: &Value) -> &str {
+    result["stdout"].as_str().unwrap_or("")
+}
+
+/// Asserts a status, showing the whole result when it differs.
+#[track_caller]
+pub fn assert_status(result: &Value, expected: &str) {
+    assert_eq!(
+        status(result),
+        expected,
+        "unexpected status; result: {}",
+        serde_json::to_string_pretty(result).unwrap()
+    );
+}
