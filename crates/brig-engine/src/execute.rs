@@ -199,7 +199,7 @@ impl Engine {
                 });
             }
         };
-        let mut spec = self.spec(request, language)?;
+        let mut spec = self.spec(request, &language)?;
         if tier == Tier::Process {
             spec.isolation = brig_jail::spec::Isolation::Process;
         }
@@ -213,7 +213,7 @@ impl Engine {
             }
         };
         Ok(match outcome {
-            Ok(report) => to_result(report, language, tier),
+            Ok(report) => to_result(report, &language, tier),
             Err(e) => RunResult::internal_error(tier, e.to_string()),
         })
     }
@@ -266,10 +266,9 @@ pub fn to_result(report: Report, language: &Resolved, tier: Tier) -> RunResult {
         result.status,
         &language.language.syntax_error,
         result.exit_code,
-    ) {
-        if rule.matches(code, &result.stderr) {
-            result.status = Status::CompileError;
-        }
+    ) && rule.matches(code, &result.stderr)
+    {
+        result.status = Status::CompileError;
     }
     result.compile = compile.map(Box::new);
     result

@@ -156,10 +156,11 @@ pub struct Resolved {
     pub compile_limits: Limits,
 }
 
-/// The languages of this host.
+/// The languages of this host. Parsing is cheap; resolving a language (running its toolchain
+/// command, checking its paths) happens only for the languages asked for.
 #[derive(Debug, Clone)]
 pub struct Languages {
-    resolved: Vec<Resolved>,
+    file: LanguagesFile,
 }
 
 fn parse(text: &str, path: &str) -> Result<LanguagesFile, LanguagesError> {
@@ -253,80 +254,81 @@ impl Languages {
                 }
             }
         }
-        Ok(Languages::resolve(file))
+        Ok(Languages { file })
     }
 
-    fn resolve(file: LanguagesFile) -> Languages {
-        let compile_base = Limits::default().with(&file.defaults.compile_limits);
-        let resolved = file
+    /// Fills `{toolchain}` (running the toolchain command on the host) and checks `requires`.
+    fn resolve(&self, language: &Language) -> Resolved {
+        let mut language = language.clone();
+        let mut unavailable = None;
+        let toolchain = match &language.toolchain_command {
+            Some(command) => match host_output(command) {
+                Some(dir) if Path::new(&dir).is_dir() => Some(dir),
+                _ => {
+                    unavailable = Some(format!(
+                        "toolchain not found (`{}` failed)",
+                        command.join(" ")
+                    ));
+                    None
+                }
+            },
+            None => None,
+        };
+        let t = toolchain.as_deref();
+        let fill_all = |v: &mut Vec<String>| v.iter_mut().for_each(|s| *s = fill(s, t));
+        fill_all(&mut language.run);
+        fill_all(&mut language.requires);
+        fill_all(&mut language.ro_mounts);
+        if let Some(c) = language.compile.as_mut() {
+            fill_all(c);
+        }
+        if let Some(c) = language.version_command.as_mut() {
+            fill_all(c);
+        }
+        if unavailable.is_none()
+            && let Some(missing) = language.requires.iter().find(|p| !Path::new(p).exists())
+        {
+            unavailable = Some(format!("{missing} is not installed"));
+        }
+        let mut env = self.file.defaults.env.clone();
+        env.extend(language.env.clone());
+        let compile_base = Limits::default().with(&self.file.defaults.compile_limits);
+        Resolved {
+            limits: Limits::default().with(&language.limits),
+            compile_limits: compile_base.with(&language.compile_limits),
+            env,
+            unavailable,
+            language,
+        }
+    }
+
+    /// Every language, available or not, resolved.
+    pub fn all(&self) -> Vec<Resolved> {
+        self.file
             .languages
-            .into_iter()
-            .map(|language| {
-                let mut unavailable = None;
-                let toolchain = match &language.toolchain_command {
-                    Some(command) => match host_output(command) {
-                        Some(dir) if Path::new(&dir).is_dir() => Some(dir),
-                        _ => {
-                            unavailable = Some(format!(
-                                "toolchain not found (`{}` failed)",
-                                command.join(" ")
-                            ));
-                            None
-                        }
-                    },
-                    None => None,
-                };
-                let t = toolchain.as_deref();
-                let mut language = language;
-                let fill_all = |v: &mut Vec<String>| v.iter_mut().for_each(|s| *s = fill(s, t));
-                fill_all(&mut language.run);
-                fill_all(&mut language.requires);
-                fill_all(&mut language.ro_mounts);
-                if let Some(c) = language.compile.as_mut() {
-                    fill_all(c);
-                }
-                if let Some(c) = language.version_command.as_mut() {
-                    fill_all(c);
-                }
-                if unavailable.is_none() {
-                    if let Some(missing) = language.requires.iter().find(|p| !Path::new(p).exists())
-                    {
-                        unavailable = Some(format!("{missing} is not installed"));
-                    }
-                }
-                let mut env = file.defaults.env.clone();
-                env.extend(language.env.clone());
-                Resolved {
-                    limits: Limits::default().with(&language.limits),
-                    compile_limits: compile_base.with(&language.compile_limits),
-                    env,
-                    unavailable,
-                    language,
-                }
-            })
-            .collect();
-        Languages { resolved }
+            .iter()
+            .map(|l| self.resolve(l))
+            .collect()
     }
 
-    /// Every language, available or not.
-    pub fn all(&self) -> &[Resolved] {
-        &self.resolved
-    }
-
-    /// The language named `name` (id or alias, case-insensitive).
-    pub fn find(&self, name: &str) -> Option<&Resolved> {
+    /// The language named `name` (id or alias, case-insensitive), resolved.
+    pub fn find(&self, name: &str) -> Option<Resolved> {
         let name = name.to_ascii_lowercase();
-        self.resolved
+        self.file
+            .languages
             .iter()
-            .find(|r| r.language.id == name || r.language.aliases.iter().any(|a| *a == name))
+            .find(|l| l.id == name || l.aliases.contains(&name))
+            .map(|l| self.resolve(l))
     }
 
-    /// The language for a file name, by extension.
-    pub fn for_file(&self, path: &Path) -> Option<&Resolved> {
+    /// The language for a file name, by extension, resolved.
+    pub fn for_file(&self, path: &Path) -> Option<Resolved> {
         let extension = path.extension()?.to_str()?.to_ascii_lowercase();
-        self.resolved
+        self.file
+            .languages
             .iter()
-            .find(|r| r.language.extensions.iter().any(|e| *e == extension))
+            .find(|l| l.extensions.contains(&extension))
+            .map(|l| self.resolve(l))
     }
 
     /// The version string of a language, from its host command.

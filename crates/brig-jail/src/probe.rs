@@ -51,7 +51,7 @@ fn feature(ok: bool, detail: impl Into<String>) -> Feature {
 
 /// Creates a throwaway child in new namespaces (`flags`), returns whether that worked.
 fn try_namespaces(flags: u64) -> Result<(), String> {
-    match sys::clone_into_namespaces(flags) {
+    match sys::clone_into_namespaces(flags, None) {
         Ok(Forked::Child) => sys::exit_now(0),
         Ok(Forked::Parent { pid, .. }) => {
             let _ = rustix::process::waitpid(

@@ -253,7 +253,23 @@ fn run_step(ctx: StepContext<'_>) -> Result<StepReport, JailError> {
         rlimits: &rlimit_plan,
         seccomp: ctx.filter,
     };
-    let forked = sys::clone_into_namespaces(NAMESPACES).map_err(os("clone3"))?;
+    // On cgroup v2 the child is born in its cgroup; on v1 it is attached below.
+    let cgroup_dir = match cgroup.as_ref().and_then(|c| c.unified_dir()) {
+        Some(dir) => Some(
+            rustix::fs::open(
+                dir,
+                rustix::fs::OFlags::PATH
+                    | rustix::fs::OFlags::DIRECTORY
+                    | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .map_err(os_errno("open the cgroup"))?,
+        ),
+        None => None,
+    };
+    let forked =
+        sys::clone_into_namespaces(NAMESPACES, cgroup_dir.as_ref().map(rustix::fd::AsFd::as_fd))
+            .map_err(os("clone3"))?;
     let (pid, pidfd) = match forked {
         Forked::Child => {
             drop((stdout_r, stderr_r, go_w, error_r, status_r));
@@ -282,7 +298,7 @@ fn run_step(ctx: StepContext<'_>) -> Result<StepReport, JailError> {
             .map_err(os("write uid_map"))?;
         std::fs::write(proc_dir.join("gid_map"), ctx.host.gid_map())
             .map_err(os("write gid_map"))?;
-        if let Some(cgroup) = &cgroup {
+        if let (Some(cgroup), None) = (&cgroup, &cgroup_dir) {
             cgroup.attach(pid)?;
         }
         Ok(())
@@ -331,10 +347,8 @@ fn run_step(ctx: StepContext<'_>) -> Result<StepReport, JailError> {
     if let Some(cgroup) = cgroup {
         cgroup.remove()?;
     }
-    if let Some(failure) = observed.setup_failure {
-        if observed.killed_for.is_none() {
-            return Err(JailError::Setup(failure));
-        }
+    if let (Some(failure), None) = (observed.setup_failure, observed.killed_for) {
+        return Err(JailError::Setup(failure));
     }
     let exit = match (observed.exit, observed.killed_for) {
         (Some(exit), _) => exit,
@@ -361,8 +375,16 @@ fn run_step(ctx: StepContext<'_>) -> Result<StepReport, JailError> {
     })
 }
 
-/// Removes cgroups left by helpers that no longer run (crashed, killed with SIGKILL).
-pub fn sweep_stale_cgroups(cgroups: &Cgroups) -> usize {
+/// Removes cgroups left under Brig's parent by helpers that no longer run (crashed, killed
+/// with SIGKILL): called when Brig starts. Returns how many were removed.
+pub fn sweep_stale(config: &JailConfig) -> usize {
+    match Cgroups::detect(&config.cgroup_config()) {
+        Ok(cgroups) => sweep_stale_cgroups(&cgroups),
+        Err(_) => 0,
+    }
+}
+
+fn sweep_stale_cgroups(cgroups: &Cgroups) -> usize {
     let Ok(names) = cgroups.list() else { return 0 };
     let mut removed = 0;
     for name in names {

@@ -143,18 +143,18 @@ pub fn watch(
                 kill(KillReason::WallTimeout, &mut killed_for, exit.is_some());
                 continue;
             }
-            if let Some(cgroup) = cgroup {
-                if cgroup.cpu_usage_ns().unwrap_or(0) >= cpu_budget_ns {
-                    kill(KillReason::CpuTimeout, &mut killed_for, exit.is_some());
-                    continue;
-                }
+            if let Some(cgroup) = cgroup
+                && cgroup.cpu_usage_ns().unwrap_or(0) >= cpu_budget_ns
+            {
+                kill(KillReason::CpuTimeout, &mut killed_for, exit.is_some());
+                continue;
             }
         }
         let done_reading = !stdout_open && !stderr_open && !error_open && !status_open;
-        if let Some(at) = init_exited_at {
-            if done_reading || now.duration_since(at) > DRAIN_GRACE {
-                break;
-            }
+        if let Some(at) = init_exited_at
+            && (done_reading || now.duration_since(at) > DRAIN_GRACE)
+        {
+            break;
         }
         let timeout = match init_exited_at {
             Some(at) => DRAIN_GRACE.saturating_sub(now.duration_since(at)),

@@ -10,7 +10,7 @@
 //! Man pages: clone(2), fork(2), execve(2), close_range(2), netdevice(7).
 #![allow(unsafe_code)]
 
-use rustix::fd::{FromRawFd, OwnedFd, RawFd};
+use rustix::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::ffi::CString;
 use std::io;
 
@@ -43,15 +43,24 @@ struct CloneArgs {
     cgroup: u64,
 }
 
-/// `clone3(flags | CLONE_PIDFD)` with `SIGCHLD` as the exit signal: a fork into new namespaces.
-pub fn clone_into_namespaces(namespace_flags: u64) -> io::Result<Forked> {
+/// `clone3(flags | CLONE_PIDFD)` with `SIGCHLD` as the exit signal: a fork into new namespaces,
+/// and, given a cgroup v2 directory fd, straight into that cgroup (`CLONE_INTO_CGROUP`).
+pub fn clone_into_namespaces(
+    namespace_flags: u64,
+    cgroup: Option<BorrowedFd<'_>>,
+) -> io::Result<Forked> {
     let mut pidfd: RawFd = -1;
-    let args = CloneArgs {
+    let mut args = CloneArgs {
         flags: namespace_flags | libc::CLONE_PIDFD as u64,
         pidfd: &mut pidfd as *mut RawFd as u64,
         exit_signal: libc::SIGCHLD as u64,
         ..CloneArgs::default()
     };
+    if let Some(fd) = cgroup {
+        const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd.as_raw_fd() as u64;
+    }
     // SAFETY: `args` is a valid clone_args of the size we pass; without CLONE_VM the child gets
     // a copy of our address space and continues on its own stack like after fork(2). The caller
     // is single-threaded (checked by `helper::assert_single_threaded`), so the child's copy of
@@ -182,7 +191,6 @@ pub fn loopback_up() -> io::Result<()> {
         *dst = *src as libc::c_char;
     }
     request.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
-    use rustix::fd::AsRawFd;
     // SAFETY: SIOCSIFFLAGS reads a valid ifreq that lives for the whole call.
     let ret = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) };
     if ret == -1 {

@@ -131,9 +131,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         tier: args.tier,
     };
     let run_step = usize::from(language.language.compile.is_some());
+    let jail = JailConfig::default();
+    // A crashed Brig leaves nothing behind for long: the next start removes its cgroups.
+    brig_jail::run::sweep_stale(&jail);
     let engine = Engine {
         languages: languages.clone(),
-        jail: JailConfig::default(),
+        jail,
         launch: Launch::InProcess,
     };
     let result = if args.json {

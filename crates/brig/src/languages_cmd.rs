@@ -21,7 +21,7 @@ pub struct LanguagesArgs {
 pub fn run(args: LanguagesArgs) -> Result<ExitCode> {
     let languages = Languages::load(args.languages.as_deref())?;
     let mut rows = Vec::new();
-    for resolved in languages.all() {
+    for resolved in &languages.all() {
         let version = match resolved.unavailable {
             None => Languages::version(resolved),
             Some(_) => None,

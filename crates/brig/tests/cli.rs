@@ -9,7 +9,10 @@ fn run_passes_output_through_and_exits_with_the_programs_code() {
     if no_sandbox() {
         return;
     }
-    let p = program("py", "import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(7)");
+    let p = program(
+        "py",
+        "import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(7)",
+    );
     let out = run_raw(&p.path, &[], &[], b"");
     assert_eq!(out.status.code(), Some(7));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
@@ -25,7 +28,10 @@ fn timeout_exits_124_and_memory_limit_137() {
     let out = run_raw(&sleep.path, &["--timeout", "300ms"], &[], b"");
     assert_eq!(out.status.code(), Some(124));
     assert!(String::from_utf8_lossy(&out.stderr).contains("brig: timeout (wall-clock limit)"));
-    let bomb = program("py", "x = bytearray(512 << 20)\nx[::4096] = b'1' * len(x[::4096])");
+    let bomb = program(
+        "py",
+        "x = bytearray(512 << 20)\nx[::4096] = b'1' * len(x[::4096])",
+    );
     let out = run_raw(&bomb.path, &["--memory", "32MiB"], &[], b"");
     assert_eq!(out.status.code(), Some(137));
 }
@@ -40,7 +46,12 @@ fn stdin_comes_from_a_file_or_from_brigs_stdin() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "cba\n");
     let input = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(input.path(), "xyz").unwrap();
-    let out = run_raw(&p.path, &["--stdin", input.path().to_str().unwrap()], &[], b"ignored");
+    let out = run_raw(
+        &p.path,
+        &["--stdin", input.path().to_str().unwrap()],
+        &[],
+        b"ignored",
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "zyx\n");
 }
 
@@ -66,13 +77,22 @@ fn a_program_can_come_from_stdin_with_lang() {
 #[test]
 fn bad_input_is_one_clear_line_and_exit_2() {
     let cases: &[(&[&str], &str)] = &[
-        (&["run", "/no/such/file.py"], "/no/such/file.py: No such file"),
+        (
+            &["run", "/no/such/file.py"],
+            "/no/such/file.py: No such file",
+        ),
         (&["run", "--memory", "lots", "x.py"], "not a size"),
         (&["run", "--timeout", "soon", "x.py"], "not a duration"),
         (&["run", "--tier", "vm", "x.py"], "unknown tier `vm`"),
-        (&["run", "--lang", "cobol", "/etc/hostname"], "unknown language `cobol`"),
+        (
+            &["run", "--lang", "cobol", "/etc/hostname"],
+            "unknown language `cobol`",
+        ),
         (&["run", "/etc/hostname"], "cannot tell the language"),
-        (&["run", "--pids", "0", "--lang", "python", "/etc/hostname"], "limit `pids`: must be at least 1"),
+        (
+            &["run", "--pids", "0", "--lang", "python", "/etc/hostname"],
+            "limit `pids`: must be at least 1",
+        ),
     ];
     for (args, expected) in cases {
         let out = brig().args(*args).output().unwrap();
@@ -85,7 +105,10 @@ fn bad_input_is_one_clear_line_and_exit_2() {
 
 #[test]
 fn the_process_tier_runs_only_when_asked_and_says_so() {
-    let p = program("py", "import os\nprint(sorted(os.environ)); print(os.getcwd().startswith('/work'))");
+    let p = program(
+        "py",
+        "import os\nprint(sorted(os.environ)); print(os.getcwd().startswith('/work'))",
+    );
     let r = run_json(&p.path, &["--tier", "process"], &[], b"");
     assert_status(&r, "ok");
     assert_eq!(r["tier"], "process");
@@ -103,11 +126,21 @@ fn the_process_tier_runs_only_when_asked_and_says_so() {
 #[test]
 fn the_process_tier_enforces_time_and_output_limits() {
     let sleep = program("sh", "sleep 30 & sleep 30");
-    let r = run_json(&sleep.path, &["--tier", "process", "--timeout", "300ms"], &[], b"");
+    let r = run_json(
+        &sleep.path,
+        &["--tier", "process", "--timeout", "300ms"],
+        &[],
+        b"",
+    );
     assert_status(&r, "timeout");
     assert_eq!(r["limit"], "wall");
     let flood = program("sh", "yes brig");
-    let r = run_json(&flood.path, &["--tier", "process", "--output-limit", "1000"], &[], b"");
+    let r = run_json(
+        &flood.path,
+        &["--tier", "process", "--output-limit", "1000"],
+        &[],
+        b"",
+    );
     assert_status(&r, "output_limit");
     assert_eq!(stdout(&r).len(), 1000);
 }
@@ -116,37 +149,90 @@ fn the_process_tier_enforces_time_and_output_limits() {
 fn doctor_json_has_the_contract_shape() {
     let d = doctor();
     assert!(d["kernel"].is_string());
-    for feature in ["namespace.user", "namespace.pid", "namespace.network", "cgroups", "seccomp", "landlock", "kvm"] {
+    for feature in [
+        "namespace.user",
+        "namespace.pid",
+        "namespace.network",
+        "cgroups",
+        "seccomp",
+        "landlock",
+        "kvm",
+    ] {
         let f = &d["features"][feature];
-        assert!(f["ok"].is_boolean() && f["detail"].is_string(), "{feature}: {d}");
+        assert!(
+            f["ok"].is_boolean() && f["detail"].is_string(),
+            "{feature}: {d}"
+        );
     }
     for tier in ["namespace", "process", "wasm"] {
         let t = &d["tiers"][tier];
         assert!(t["usable"].is_boolean(), "{tier}: {d}");
         assert!(t["reason"].is_null() || t["reason"].is_string(), "{tier}");
-        assert_eq!(t["usable"].as_bool() == Some(true), t["reason"].is_null(), "{tier}");
+        assert_eq!(
+            t["usable"].as_bool() == Some(true),
+            t["reason"].is_null(),
+            "{tier}"
+        );
     }
-    assert!(d["features"]["landlock"]["detail"].as_str().unwrap().starts_with("ABI "));
+    assert!(
+        d["features"]["landlock"]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("ABI ")
+    );
 }
 
 #[test]
 fn languages_lists_each_with_availability() {
     let out = brig().args(["languages", "--json"]).output().unwrap();
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let ids: Vec<&str> = list.as_array().unwrap().iter().map(|l| l["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["python", "bash", "javascript", "c", "cpp", "java", "rust", "perl"]);
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "python",
+            "bash",
+            "javascript",
+            "c",
+            "cpp",
+            "java",
+            "rust",
+            "perl"
+        ]
+    );
     let extra = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
         extra.path(),
         "[[language]]\nid = \"cobol\"\nname = \"COBOL\"\nsource_file = \"main.cob\"\nrun = [\"/usr/bin/cobc\"]\nrequires = [\"/usr/bin/cobc-not-here\"]\n",
     )
     .unwrap();
-    let out = brig().args(["languages"]).env("BRIG_LANGUAGES", extra.path()).output().unwrap();
+    let out = brig()
+        .args(["languages"])
+        .env("BRIG_LANGUAGES", extra.path())
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("cobol") && text.contains("unavailable: /usr/bin/cobc-not-here is not installed"), "{text}");
+    assert!(
+        text.contains("cobol")
+            && text.contains("unavailable: /usr/bin/cobc-not-here is not installed"),
+        "{text}"
+    );
     // Running an unavailable language is a clear error, not a failed run.
     let p = program("cob", "x");
-    let out = brig().args(["run", "--lang", "cobol"]).arg(&p.path).env("BRIG_LANGUAGES", extra.path()).output().unwrap();
+    let out = brig()
+        .args(["run", "--lang", "cobol"])
+        .arg(&p.path)
+        .env("BRIG_LANGUAGES", extra.path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("language `cobol` is unavailable on this host"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("language `cobol` is unavailable on this host")
+    );
 }

@@ -374,7 +374,7 @@ for d in ['/tmp', '/work']:
         let parts: Vec<&str> = line.split(' ').collect();
         assert_eq!(parts[2], "28", "ENOSPC expected: {line}");
         let n: u64 = parts[1].parse().unwrap();
-        assert!(n >= 3 << 20 && n <= 4 << 20, "{line}");
+        assert!((3 << 20..=4 << 20).contains(&n), "{line}");
     }
     assert_eq!(stdout(&result).lines().count(), 2);
 }

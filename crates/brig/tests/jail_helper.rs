@@ -22,8 +22,13 @@ fn concurrent_runs_from_threads_each_get_their_own_sandbox() {
         .map(|i| {
             std::thread::spawn(move || {
                 let spec = SandboxSpec::command(&["/bin/sh", "-c", &format!("echo run {i}; cat")]);
-                run_via_helper(&config(), &spec, &Stdin::Bytes(format!("in{i}").into_bytes()), None)
-                    .unwrap()
+                run_via_helper(
+                    &config(),
+                    &spec,
+                    &Stdin::Bytes(format!("in{i}").into_bytes()),
+                    None,
+                )
+                .unwrap()
             })
         })
         .collect();
@@ -31,7 +36,10 @@ fn concurrent_runs_from_threads_each_get_their_own_sandbox() {
         let report = handle.join().unwrap();
         let step = &report.steps[0];
         assert_eq!(step.termination.status().0, brig_core::Status::Ok);
-        assert_eq!(String::from_utf8_lossy(&step.stdout), format!("run {i}\nin{i}"));
+        assert_eq!(
+            String::from_utf8_lossy(&step.stdout),
+            format!("run {i}\nin{i}")
+        );
     }
 }
 
@@ -52,12 +60,16 @@ fn a_missing_program_is_a_typed_setup_error_not_an_exit_code() {
 fn an_invalid_spec_is_refused_before_anything_runs() {
     let mut spec = SandboxSpec::command(&["relative/program"]);
     spec.steps[0].limits.memory_bytes = 1;
-    let err = brig_jail::run_here(&config(), &spec, None, None, &mut brig_jail::Discard).unwrap_err();
+    let err =
+        brig_jail::run_here(&config(), &spec, None, None, &mut brig_jail::Discard).unwrap_err();
     // The test harness is multi-threaded: run_here refuses to fork from it.
     assert!(matches!(err, JailError::NotSingleThreaded), "{err}");
     let errors = spec.validate().unwrap_err();
     let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-    assert!(text.iter().any(|t| t.contains("must be an absolute path")), "{text:?}");
+    assert!(
+        text.iter().any(|t| t.contains("must be an absolute path")),
+        "{text:?}"
+    );
     assert!(text.iter().any(|t| t.contains("memory_bytes")), "{text:?}");
 }
 
@@ -74,7 +86,11 @@ fn output_streams_as_it_is_produced() {
     if no_sandbox() {
         return;
     }
-    let spec = SandboxSpec::command(&["/bin/sh", "-c", "echo one; sleep 0.2; echo two >&2; sleep 0.2; echo three"]);
+    let spec = SandboxSpec::command(&[
+        "/bin/sh",
+        "-c",
+        "echo one; sleep 0.2; echo two >&2; sleep 0.2; echo three",
+    ]);
     let mut sink = Collect(Vec::new());
     let report = run_via_helper(&config(), &spec, &Stdin::Null, Some(&mut sink)).unwrap();
     let chunks: Vec<(Stream, String)> = sink

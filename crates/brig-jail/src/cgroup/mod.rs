@@ -443,6 +443,15 @@ impl Cgroup {
         &self.name
     }
 
+    /// The v2 group's directory, for `clone3(CLONE_INTO_CGROUP)`, which starts a child inside
+    /// the group without the attach write (and its RCU grace period); `None` on v1.
+    pub fn unified_dir(&self) -> Option<&Path> {
+        match &self.group {
+            Group::V1(_) => None,
+            Group::V2(g) => Some(&g.dir),
+        }
+    }
+
     /// Moves process `pid` (all its threads) into the group, in every hierarchy.
     pub fn attach(&self, pid: i32) -> Result<(), CgroupError> {
         // The kernel reads 0 as "the writer": that would move the supervisor in.
