@@ -62,7 +62,17 @@ pub enum IdentityError {
 }
 
 impl HostId {
-    /// The caller's own ids (the unprivileged mode).
+    /// Root of the helper's own user namespace, which maps to the caller's ids (the
+    /// unprivileged mode: see `run::enter_own_user_namespace`).
+    pub fn namespace_root() -> HostId {
+        HostId {
+            uid: 0,
+            gid: 0,
+            _lock: None,
+        }
+    }
+
+    /// The caller's own ids (the process tier).
     pub fn caller() -> HostId {
         HostId {
             uid: rustix::process::getuid().as_raw(),

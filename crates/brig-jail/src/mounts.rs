@@ -102,6 +102,13 @@ pub enum MountOp {
         /// Host owner uid and gid.
         owner: Option<(u32, u32)>,
     },
+    /// A bind of a host device node (without privilege, a user namespace may not mknod).
+    BindDevice {
+        /// The host device.
+        host: PathBuf,
+        /// Where, inside the new root.
+        path: PathBuf,
+    },
     /// A character device node.
     Device {
         /// Where, inside the new root.
@@ -170,8 +177,13 @@ fn group() -> String {
     format!("root:x:0:\nsandbox:x:{SANDBOX_GID}:\nnogroup:x:65534:\n")
 }
 
-/// The layout for `spec`, given the host uid/gid the sandbox user maps to.
-pub fn plan(spec: &SandboxSpec, host_owner: (u32, u32)) -> Result<Vec<MountOp>, MountError> {
+/// The layout for `spec`, given the host uid/gid the sandbox user maps to. `privileged` says
+/// whether device nodes can be created (real root) or must be bound from the host.
+pub fn plan(
+    spec: &SandboxSpec,
+    host_owner: (u32, u32),
+    privileged: bool,
+) -> Result<Vec<MountOp>, MountError> {
     let mut ops = Vec::new();
     let rel = |p: &str| PathBuf::from(p.trim_start_matches('/'));
     for path in SYSTEM_PATHS {
@@ -240,10 +252,18 @@ pub fn plan(spec: &SandboxSpec, host_owner: (u32, u32)) -> Result<Vec<MountOp>, 
         owner: None,
     });
     for (name, major, minor) in DEVICES {
-        ops.push(MountOp::Device {
-            path: Path::new("dev").join(name),
-            major: *major,
-            minor: *minor,
+        let path = Path::new("dev").join(name);
+        ops.push(if privileged {
+            MountOp::Device {
+                path,
+                major: *major,
+                minor: *minor,
+            }
+        } else {
+            MountOp::BindDevice {
+                host: Path::new("/dev").join(name),
+                path,
+            }
         });
     }
     for (name, target) in [
@@ -376,6 +396,20 @@ pub fn apply(root: &Path, ops: &[MountOp]) -> Result<(), MountError> {
                     .map_err(syscall_err("chmod", &path))?;
                 chown(&path, *owner)?;
             }
+            MountOp::BindDevice { host, path } => {
+                let path = root.join(path);
+                fs::write(&path, b"").map_err(syscall_err("create mount point", &path))?;
+                rustix::mount::mount_bind(host, &path)
+                    .map_err(errno)
+                    .map_err(syscall_err("bind device", &path))?;
+                rustix::mount::mount_remount(
+                    &path,
+                    MountFlags::BIND | MountFlags::NOSUID | MountFlags::NOEXEC,
+                    "",
+                )
+                .map_err(errno)
+                .map_err(syscall_err("remount device", &path))?;
+            }
             MountOp::Device { path, major, minor } => {
                 let path = root.join(path);
                 rustix::fs::mknodat(
@@ -502,7 +536,7 @@ mod tests {
             content: b"print(1)".to_vec(),
             mode: 0o644,
         });
-        let ops = plan(&spec, (4000, 4000)).unwrap();
+        let ops = plan(&spec, (4000, 4000), true).unwrap();
         let paths: Vec<String> = ops
             .iter()
             .filter_map(|op| match op {
@@ -512,6 +546,7 @@ mod tests {
                 | MountOp::WriteFile { path, .. }
                 | MountOp::Tmpfs { path, .. }
                 | MountOp::Device { path, .. }
+                | MountOp::BindDevice { path, .. }
                 | MountOp::Dir { path, .. } => Some(path.display().to_string()),
                 MountOp::RemountRootReadOnly => None,
             })
@@ -555,7 +590,7 @@ mod tests {
         let mut spec = SandboxSpec::command(&["/usr/bin/true"]);
         spec.ro_mounts.push("/no/such/toolchain".into());
         assert!(matches!(
-            plan(&spec, (1, 1)),
+            plan(&spec, (1, 1), true),
             Err(MountError::MissingSource(_))
         ));
     }

@@ -110,19 +110,27 @@ pub fn run_here(
         allow_network: spec.network,
     })?;
     let root_user = rustix::process::geteuid().is_root();
-    let host = if !root_user || spec.isolation == Isolation::Process {
-        HostId::caller()
-    } else {
-        HostId::claim(&config.runtime_dir, config.uid_range(), std::process::id())?
-    };
+    // Without root, cgroups are not ours to create (unless delegated, which Brig does not
+    // assume): the run has rlimits only, and `brig doctor` says so.
     let cgroups = match Cgroups::detect(&config.cgroup_config()) {
-        Ok(c) => Some(c),
-        Err(e) if config.require_cgroups => return Err(e.into()),
-        Err(_) => None,
+        Ok(c) if root_user => Some(c),
+        Ok(_) | Err(_) if !config.require_cgroups => None,
+        Ok(_) => {
+            return Err(JailError::Helper(
+                "cgroups are required but Brig is not root".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
     };
     if spec.isolation == Isolation::Process {
         return crate::process_tier::run(config, spec, stdin, control, sink, cgroups.as_ref());
     }
+    let host = if root_user {
+        HostId::claim(&config.runtime_dir, config.uid_range(), std::process::id())?
+    } else {
+        enter_own_user_namespace()?;
+        HostId::namespace_root()
+    };
     if root_user {
         rustix::thread::set_thread_groups(&[]).map_err(os_errno("setgroups"))?;
     }
@@ -130,7 +138,7 @@ pub fn run_here(
         sys::unshare_network_namespace().map_err(os("unshare network namespace"))?;
         sys::loopback_up().map_err(os("bring lo up"))?;
     }
-    let plan = mounts::plan(spec, (host.uid, host.gid))?;
+    let plan = mounts::plan(spec, (host.uid, host.gid), root_user)?;
     let root = config.runtime_dir.join("root");
     sys::unshare_mount_namespace().map_err(os("unshare mount namespace"))?;
     mounts::prepare_root(&root)?;
@@ -160,6 +168,18 @@ pub fn run_here(
         }
     }
     Ok(report)
+}
+
+/// Unprivileged mode: a user namespace of our own in which we are root (mapped to our own ids,
+/// the only ones an unprivileged process may map), so that we may create the other namespaces
+/// and build the root; each sandbox nests its own user namespace inside it.
+fn enter_own_user_namespace() -> Result<(), JailError> {
+    let uid = rustix::process::getuid().as_raw();
+    let gid = rustix::process::getgid().as_raw();
+    sys::unshare_user_namespace().map_err(os("unshare user namespace"))?;
+    std::fs::write("/proc/self/setgroups", "deny").map_err(os("write setgroups"))?;
+    std::fs::write("/proc/self/uid_map", format!("0 {uid} 1\n")).map_err(os("write uid_map"))?;
+    std::fs::write("/proc/self/gid_map", format!("0 {gid} 1\n")).map_err(os("write gid_map"))
 }
 
 struct StepContext<'a> {
@@ -227,7 +247,11 @@ fn run_step(ctx: StepContext<'_>) -> Result<StepReport, JailError> {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let exec = PreparedExec::new(&step.argv, &env).map_err(os("prepare exec"))?;
-    let rlimit_plan = rlimits::plan(limits);
+    let mut rlimit_plan = rlimits::plan(limits);
+    if cgroup.is_none() {
+        // No memory controller: the address-space limit is the only memory bound.
+        rlimit_plan.push((rustix::process::Resource::As, limits.memory_bytes));
+    }
     let (stdout_r, stdout_w) = pipe()?;
     let (stderr_r, stderr_w) = pipe()?;
     let (go_r, go_w) = pipe()?;

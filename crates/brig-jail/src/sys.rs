@@ -210,6 +210,11 @@ pub fn unshare_mount_namespace() -> io::Result<()> {
     unshare(libc::CLONE_NEWNS)
 }
 
+/// `unshare(CLONE_NEWUSER)`: the unprivileged helper's own user namespace.
+pub fn unshare_user_namespace() -> io::Result<()> {
+    unshare(libc::CLONE_NEWUSER)
+}
+
 /// `unshare(CLONE_NEWNET)`: a new, empty network namespace (only a down `lo`).
 pub fn unshare_network_namespace() -> io::Result<()> {
     unshare(libc::CLONE_NEWNET)

@@ -469,3 +469,55 @@ fn the_hostname_is_brig_and_only_lo_exists() {
     assert_status(&result, "ok");
     assert_eq!(stdout(&result), "brig\n['lo']\n");
 }
+
+#[test]
+fn without_root_the_sandbox_runs_as_the_callers_own_id() {
+    if no_sandbox() {
+        return;
+    }
+    // Drop to `nobody` with setpriv (util-linux) and run the same binary unprivileged.
+    let token = format!("brig-unpriv-{}", std::process::id());
+    let p = program("sh", &format!("id -u; exec -a {token} sleep 1"));
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        p.path.parent().unwrap(),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let child = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_brig"),
+            "run",
+            "--json",
+        ])
+        .arg(&p.path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut host_uid = None;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if cmdline.starts_with(token.as_bytes()) {
+            let status = std::fs::read_to_string(entry.path().join("status")).unwrap();
+            host_uid = status
+                .lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1).unwrap().to_string());
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert_status(&result, "ok");
+    assert_eq!(stdout(&result), "1000\n");
+    assert_eq!(
+        host_uid.as_deref(),
+        Some("65534"),
+        "the sandbox must map to the caller's id"
+    );
+}
