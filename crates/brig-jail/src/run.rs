@@ -69,6 +69,17 @@ pub enum JailError {
     Helper(String),
 }
 
+/// With `BRIG_TRACE_PHASES` set, the helper prints how long each setup phase took (stderr),
+/// which is how the start-up cost was broken down for the benchmark notes.
+fn phase(name: &str) {
+    use std::sync::OnceLock;
+    static START: OnceLock<Option<Instant>> = OnceLock::new();
+    let start = START.get_or_init(|| std::env::var_os("BRIG_TRACE_PHASES").map(|_| Instant::now()));
+    if let Some(start) = start {
+        eprintln!("brig-phase {:>8.3} ms  {name}", start.elapsed().as_secs_f64() * 1000.0);
+    }
+}
+
 fn os(op: &'static str) -> impl FnOnce(io::Error) -> JailError {
     move |source| JailError::Os { op, source }
 }
@@ -104,6 +115,7 @@ pub fn run_here(
     control: Option<&OwnedFd>,
     sink: &mut dyn OutputSink,
 ) -> Result<Report, JailError> {
+    phase("start");
     assert_single_threaded()?;
     spec.validate().map_err(JailError::Spec)?;
     let filter = seccomp::compile(&SeccompPolicy {
@@ -131,6 +143,7 @@ pub fn run_here(
         enter_own_user_namespace()?;
         HostId::namespace_root()
     };
+    phase("seccomp compiled, id claimed");
     if root_user {
         rustix::thread::set_thread_groups(&[]).map_err(os_errno("setgroups"))?;
     }
@@ -138,11 +151,13 @@ pub fn run_here(
         sys::unshare_network_namespace().map_err(os("unshare network namespace"))?;
         sys::loopback_up().map_err(os("bring lo up"))?;
     }
+    phase("network namespace");
     let plan = mounts::plan(spec, (host.uid, host.gid), root_user)?;
     let root = config.runtime_dir.join("root");
     sys::unshare_mount_namespace().map_err(os("unshare mount namespace"))?;
     mounts::prepare_root(&root)?;
     mounts::apply(&root, &plan)?;
+    phase("root built");
 
     let mut report = Report { steps: Vec::new() };
     let mut stdin = stdin;
@@ -230,6 +245,7 @@ pub fn process_start_time() -> u64 {
 fn run_step(ctx: StepContext<'_>) -> Result<StepReport, JailError> {
     let step = ctx.step;
     let limits: &Limits = &step.limits;
+    phase("step start");
     let cgroup = match ctx.cgroups {
         Some(cgroups) => Some(cgroups.create(
             &cgroup_name(ctx.index),
@@ -338,6 +354,7 @@ fn run_step(ctx: StepContext<'_>) -> Result<StepReport, JailError> {
         }
         return Err(e);
     }
+    phase("cloned, mapped, attached");
     rustix::io::write(&go_w, b"G").map_err(os_errno("release the sandbox"))?;
     drop(go_w);
 
@@ -362,6 +379,7 @@ fn run_step(ctx: StepContext<'_>) -> Result<StepReport, JailError> {
         rustix::process::Pid::from_raw(pid),
         rustix::process::WaitOptions::empty(),
     );
+    phase("program exited");
     let wall_ms = observed.wall.as_millis() as u64;
     let _ = started;
     let stats = match &cgroup {
@@ -371,6 +389,7 @@ fn run_step(ctx: StepContext<'_>) -> Result<StepReport, JailError> {
     if let Some(cgroup) = cgroup {
         cgroup.remove()?;
     }
+    phase("cgroup removed");
     if let (Some(failure), None) = (observed.setup_failure, observed.killed_for) {
         return Err(JailError::Setup(failure));
     }
