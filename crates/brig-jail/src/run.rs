@@ -76,7 +76,10 @@ fn phase(name: &str) {
     static START: OnceLock<Option<Instant>> = OnceLock::new();
     let start = START.get_or_init(|| std::env::var_os("BRIG_TRACE_PHASES").map(|_| Instant::now()));
     if let Some(start) = start {
-        eprintln!("brig-phase {:>8.3} ms  {name}", start.elapsed().as_secs_f64() * 1000.0);
+        eprintln!(
+            "brig-phase {:>8.3} ms  {name}",
+            start.elapsed().as_secs_f64() * 1000.0
+        );
     }
 }
 
@@ -307,9 +310,19 @@ fn run_step(ctx: StepContext<'_>) -> Result<StepReport, JailError> {
         ),
         None => None,
     };
-    let forked =
-        sys::clone_into_namespaces(NAMESPACES, cgroup_dir.as_ref().map(rustix::fd::AsFd::as_fd))
-            .map_err(os("clone3"))?;
+    let mut cgroup_dir = cgroup_dir;
+    let forked = match sys::clone_into_namespaces(
+        NAMESPACES,
+        cgroup_dir.as_ref().map(rustix::fd::AsFd::as_fd),
+    ) {
+        // A kernel or cgroup that refuses CLONE_INTO_CGROUP: clone, then attach.
+        Err(_) if cgroup_dir.is_some() => {
+            cgroup_dir = None;
+            sys::clone_into_namespaces(NAMESPACES, None)
+        }
+        other => other,
+    }
+    .map_err(os("clone3"))?;
     let (pid, pidfd) = match forked {
         Forked::Child => {
             drop((stdout_r, stderr_r, go_w, error_r, status_r));
