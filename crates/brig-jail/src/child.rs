@@ -48,6 +48,8 @@ pub struct ChildPlan<'a> {
     pub rlimits: &'a [(rustix::process::Resource, u64)],
     /// The compiled seccomp filter.
     pub seccomp: &'a seccompiler::BpfProgram,
+    /// cgroup v1 `tasks` files the child writes `0` to, moving itself into its cgroup.
+    pub cgroup_tasks: &'a [std::fs::File],
 }
 
 /// The child's ends of the pipes shared with the helper.
@@ -95,6 +97,11 @@ pub fn init(plan: &ChildPlan<'_>, fds: ChildFds) -> ! {
 
 /// The setup inside the new namespaces, one step per line; returns the program's pid.
 fn init_steps(plan: &ChildPlan<'_>, fds: &ChildFds) -> Result<Pid, (Stage, String)> {
+    // Into our cgroup first (v1; on v2 we were born there), by moving ourselves: see
+    // `Cgroup::open_self_attach` for why not from the helper.
+    for tasks in plan.cgroup_tasks {
+        rustix::io::write(tasks, b"0").map_err(fail("join the cgroup"))?;
+    }
     // Die with the helper. (getppid() is 0 for a PID namespace's init, so a helper that died
     // before this line is detected below: its end of `go` closes without the byte.)
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL))

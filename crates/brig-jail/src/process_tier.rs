@@ -116,23 +116,29 @@ fn run_in(
         )
         .map_err(|e| os("open /dev/null")(e.into()))?;
         let program_stdin = step_stdin.unwrap_or(null);
+        let cgroup_tasks = match &cgroup {
+            Some(c) => c.open_self_attach()?,
+            None => Vec::new(),
+        };
         let pid = match sys::fork().map_err(os("fork"))? {
             Forked::Child => child(
                 &exec,
                 &cwd,
                 &rlimit_plan,
-                &program_stdin,
-                &stdout_w,
-                &stderr_w,
-                &error_w,
+                &cgroup_tasks,
+                [&program_stdin, &stdout_w, &stderr_w, &error_w],
             ),
             Forked::Parent { pid, .. } => pid,
         };
+        drop(cgroup_tasks);
         drop((stdout_w, stderr_w, error_w, program_stdin));
         let rpid = Pid::from_raw(pid).expect("fork returned a pid");
-        if let Some(cgroup) = &cgroup {
-            // The child is in our cgroup until here; its first instructions are ours, not the
-            // program's, so attaching after fork loses no accounting that matters.
+        if let Some(cgroup) = &cgroup
+            && cgroup.unified_dir().is_some()
+        {
+            // v2: attach from here (v1 children move themselves, see `open_self_attach`).
+            // The child's first instructions are ours, not the program's, so attaching after
+            // fork loses no accounting that matters.
             cgroup.attach(pid)?;
         }
         let pidfd = rustix::process::pidfd_open(rpid, rustix::process::PidfdFlags::empty())
@@ -228,12 +234,13 @@ fn child(
     exec: &PreparedExec,
     cwd: &Path,
     rlimit_plan: &[(Resource, u64)],
-    stdin: &OwnedFd,
-    stdout: &OwnedFd,
-    stderr: &OwnedFd,
-    error: &OwnedFd,
+    cgroup_tasks: &[std::fs::File],
+    [stdin, stdout, stderr, error]: [&OwnedFd; 4],
 ) -> ! {
     let result = (|| -> Result<(), String> {
+        for tasks in cgroup_tasks {
+            rustix::io::write(tasks, b"0").map_err(|e| format!("join the cgroup: {e}"))?;
+        }
         rustix::stdio::dup2_stdin(stdin.as_fd()).map_err(|e| format!("dup stdin: {e}"))?;
         rustix::stdio::dup2_stdout(stdout.as_fd()).map_err(|e| format!("dup stdout: {e}"))?;
         rustix::stdio::dup2_stderr(stderr.as_fd()).map_err(|e| format!("dup stderr: {e}"))?;

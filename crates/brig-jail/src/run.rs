@@ -286,6 +286,10 @@ fn run_step(ctx: StepContext<'_>) -> Result<StepReport, JailError> {
         .map_err(os_errno("open /dev/null"))?,
     };
     let ro_mounts: Vec<PathBuf> = ctx.spec.ro_mounts.clone();
+    let cgroup_tasks = match &cgroup {
+        Some(cgroup) => cgroup.open_self_attach()?,
+        None => Vec::new(),
+    };
     let plan = ChildPlan {
         root: ctx.root,
         hostname: &ctx.spec.hostname,
@@ -295,6 +299,7 @@ fn run_step(ctx: StepContext<'_>) -> Result<StepReport, JailError> {
         cwd: &step.cwd,
         rlimits: &rlimit_plan,
         seccomp: ctx.filter,
+        cgroup_tasks: &cgroup_tasks,
     };
     // On cgroup v2 the child is born in its cgroup; on v1 it is attached below.
     let cgroup_dir = match cgroup.as_ref().and_then(|c| c.unified_dir()) {
@@ -340,7 +345,16 @@ fn run_step(ctx: StepContext<'_>) -> Result<StepReport, JailError> {
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd.expect("clone3 returns a pidfd")),
     };
-    drop((stdout_w, stderr_w, go_r, error_w, status_w, stdin));
+    let self_attached = !cgroup_tasks.is_empty();
+    drop((
+        stdout_w,
+        stderr_w,
+        go_r,
+        error_w,
+        status_w,
+        stdin,
+        cgroup_tasks,
+    ));
     let started = Instant::now();
     // From outside: the id maps (only we, in the parent user namespace, may write them) and
     // the cgroup. Then closing `go` releases the child.
@@ -351,7 +365,9 @@ fn run_step(ctx: StepContext<'_>) -> Result<StepReport, JailError> {
             .map_err(os("write uid_map"))?;
         std::fs::write(proc_dir.join("gid_map"), ctx.host.gid_map())
             .map_err(os("write gid_map"))?;
-        if let (Some(cgroup), None) = (&cgroup, &cgroup_dir) {
+        // v1: the child moves itself (`cgroup_tasks`), so nothing to do from here. v2 without
+        // CLONE_INTO_CGROUP (refused above): attach from outside.
+        if let (Some(cgroup), None, true) = (&cgroup, &cgroup_dir, !self_attached) {
             cgroup.attach(pid)?;
         }
         Ok(())

@@ -443,6 +443,32 @@ impl Cgroup {
         &self.name
     }
 
+    /// Opens the files through which a process moves *itself* into this group: `tasks` of
+    /// every v1 controller, to which the process writes `0`. A thread moving itself skips the
+    /// kernel's global threadgroup lock — writing another process's pid to `cgroup.procs`
+    /// takes it and waits for an RCU grace period, 4-15 ms on this 2-vCPU VM against 0.2 ms.
+    /// Empty on v2, where `clone3(CLONE_INTO_CGROUP)` starts the child inside the group.
+    pub fn open_self_attach(&self) -> Result<Vec<File>, CgroupError> {
+        match &self.group {
+            Group::V2(_) => Ok(Vec::new()),
+            Group::V1(g) => g
+                .dirs
+                .iter()
+                .map(|dir| {
+                    let path = dir.join("tasks");
+                    fs::OpenOptions::new()
+                        .write(true)
+                        .open(&path)
+                        .map_err(|source| CgroupError::Write {
+                            path,
+                            value: "0".into(),
+                            source,
+                        })
+                })
+                .collect(),
+        }
+    }
+
     /// The v2 group's directory, for `clone3(CLONE_INTO_CGROUP)`, which starts a child inside
     /// the group without the attach write (and its RCU grace period); `None` on v1.
     pub fn unified_dir(&self) -> Option<&Path> {
