@@ -7,7 +7,7 @@
 //!
 //! | layer | module |
 //! |---|---|
-//! | user, PID, mount, network, IPC, UTS, cgroup namespaces | `run`, `child`, `sys` |
+//! | user, PID, mount, network, IPC, UTS, cgroup namespaces | `run`, `child`, `netns`, `sys` |
 //! | host ids, distinct per sandbox | `identity` |
 //! | new root on tmpfs, read-only binds, `pivot_root` | `mounts` |
 //! | capabilities, securebits, `no_new_privs` | `caps` |
@@ -25,6 +25,7 @@ pub mod helper;
 pub mod identity;
 pub mod landlock;
 pub mod mounts;
+pub mod netns;
 pub mod probe;
 pub mod process_tier;
 pub mod report;
@@ -62,6 +63,8 @@ pub struct JailConfig {
     pub uid_count: u32,
     /// The binary to re-exec as the helper (default: the running executable).
     pub helper: PathBuf,
+    /// How many empty network namespaces to keep for reuse (root only; 0: a fresh one per run).
+    pub netns_pool: u32,
 }
 
 impl Default for JailConfig {
@@ -80,6 +83,7 @@ impl Default for JailConfig {
             uid_start: range.start,
             uid_count: range.count,
             helper: std::env::current_exe().unwrap_or_else(|_| "brig".into()),
+            netns_pool: 64,
         }
     }
 }

@@ -150,10 +150,19 @@ pub fn run_here(
     if root_user {
         rustix::thread::set_thread_groups(&[]).map_err(os_errno("setgroups"))?;
     }
-    if !spec.network {
-        sys::unshare_network_namespace().map_err(os("unshare network namespace"))?;
-        sys::loopback_up().map_err(os("bring lo up"))?;
-    }
+    // An empty network namespace, entered before the private mount namespace so that a new
+    // pool entry's bind mount lands in the host's mount namespace.
+    let _netns = match (spec.network, root_user) {
+        (true, _) => None,
+        (false, true) => Some(
+            crate::netns::enter(&config.runtime_dir, config.netns_pool)
+                .map_err(os("enter a network namespace"))?,
+        ),
+        (false, false) => {
+            crate::netns::fresh().map_err(os("unshare network namespace"))?;
+            None
+        }
+    };
     phase("network namespace");
     let plan = mounts::plan(spec, (host.uid, host.gid), root_user)?;
     let root = config.runtime_dir.join("root");

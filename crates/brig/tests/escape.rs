@@ -521,3 +521,35 @@ fn without_root_the_sandbox_runs_as_the_callers_own_id() {
         "the sandbox must map to the caller's id"
     );
 }
+
+#[test]
+fn live_sandboxes_never_share_a_network_namespace() {
+    if no_sandbox() {
+        return;
+    }
+    let p = program("sh", "readlink /proc/self/ns/net; sleep 1");
+    let spawn = || {
+        brig()
+            .args(["run", "--json"])
+            .arg(&p.path)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let ns = |child: std::process::Child| {
+        let out = child.wait_with_output().unwrap();
+        let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_status(&result, "ok");
+        stdout(&result).trim().to_string()
+    };
+    let (ns_a, ns_b) = (ns(a), ns(b));
+    assert!(ns_a.starts_with("net:["), "{ns_a}");
+    assert_ne!(ns_a, ns_b, "two live sandboxes shared a network namespace");
+    let host = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert_ne!(
+        ns_a,
+        host.display().to_string(),
+        "the sandbox is in the host's network namespace"
+    );
+}
