@@ -31,7 +31,7 @@ const SYSTEM_PATHS: &[&str] = &[
 ];
 
 /// Directories of `/etc` the runtimes read, bound read-only when present.
-const ETC_DIRS: &[&str] = &["/etc/alternatives", "/etc/ssl", "/etc/ca-certificates"];
+const ETC_DIRS: &[&str] = &["/etc/alternatives", "/etc/ssl"];
 
 /// Small files of `/etc` copied into the new root when present (a copy costs less than a bind
 /// and its read-only remount). Never `/etc/shadow`, never the host's passwd.
