@@ -151,6 +151,8 @@ impl Engine {
             network: request.network,
             hostname: "brig".into(),
             isolation: brig_jail::spec::Isolation::Namespace,
+            session: None,
+            system_files: Vec::new(),
             steps,
         };
         spec.validate().map_err(|errors| {

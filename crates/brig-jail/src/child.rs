@@ -50,6 +50,8 @@ pub struct ChildPlan<'a> {
     pub seccomp: &'a seccompiler::BpfProgram,
     /// cgroup v1 `tasks` files the child writes `0` to, moving itself into its cgroup.
     pub cgroup_tasks: &'a [std::fs::File],
+    /// Session mode: the kernel the agent starts.
+    pub kernel: Option<&'a crate::agent::KernelSpec>,
 }
 
 /// The child's ends of the pipes shared with the helper.
@@ -66,6 +68,8 @@ pub struct ChildFds {
     pub stdout: OwnedFd,
     /// See `stdin`.
     pub stderr: OwnedFd,
+    /// Session mode: the agent's end of the helper's socket.
+    pub agent: Option<OwnedFd>,
 }
 
 type Stage = &'static str;
@@ -85,18 +89,49 @@ fn report(error: &OwnedFd, stage: Stage, message: String) {
 }
 
 /// The sandbox's init. Never returns.
-pub fn init(plan: &ChildPlan<'_>, fds: ChildFds) -> ! {
-    match init_steps(plan, &fds) {
-        Ok(program) => reap_until(program, &fds.status),
-        Err((stage, message)) => {
+pub fn init(plan: &ChildPlan<'_>, mut fds: ChildFds) -> ! {
+    if let Err((stage, message)) = setup(plan, &fds) {
+        report(&fds.error, stage, message);
+        sys::exit_now(1)
+    }
+    if let Some(socket) = fds.agent.take() {
+        // Session mode: init becomes the agent, under the same seccomp filter as everything it
+        // will start, and not dumpable (its memory is out of reach of the code it runs).
+        let locked =
+            rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+                .map_err(fail("set not dumpable"))
+                .and_then(|()| seccomp::install(plan.seccomp).map_err(fail("seccomp")));
+        if let Err((stage, message)) = locked {
             report(&fds.error, stage, message);
+            sys::exit_now(1)
+        }
+        let ChildFds {
+            error,
+            status,
+            stdin,
+            stdout,
+            stderr,
+            go,
+            ..
+        } = fds;
+        drop((error, status, stdin, stdout, stderr, go));
+        crate::agent::serve::run(socket, plan.kernel.cloned())
+    }
+    match sys::fork() {
+        Ok(Forked::Child) => program(plan, &fds),
+        Ok(Forked::Parent { pid, .. }) => reap_until(
+            Pid::from_raw(pid).expect("fork returned pid 0"),
+            &fds.status,
+        ),
+        Err(e) => {
+            report(&fds.error, "fork the program", e.to_string());
             sys::exit_now(1)
         }
     }
 }
 
-/// The setup inside the new namespaces, one step per line; returns the program's pid.
-fn init_steps(plan: &ChildPlan<'_>, fds: &ChildFds) -> Result<Pid, (Stage, String)> {
+/// The setup inside the new namespaces, one step per line.
+fn setup(plan: &ChildPlan<'_>, fds: &ChildFds) -> Result<(), (Stage, String)> {
     // Into our cgroup first (v1; on v2 we were born there), by moving ourselves: see
     // `Cgroup::open_self_attach` for why not from the helper.
     for tasks in plan.cgroup_tasks {
@@ -137,10 +172,7 @@ fn init_steps(plan: &ChildPlan<'_>, fds: &ChildFds) -> Result<Pid, (Stage, Strin
     // No capability, ever again; no_new_privs.
     caps::drop_all().map_err(fail("drop capabilities"))?;
     landlock::restrict_self(plan.ro_mounts, plan.network).map_err(fail("landlock"))?;
-    match sys::fork().map_err(fail("fork the program"))? {
-        Forked::Child => program(plan, fds),
-        Forked::Parent { pid, .. } => Ok(Pid::from_raw(pid).expect("fork returned pid 0")),
-    }
+    Ok(())
 }
 
 /// PID 2: the program. Stdio, session, cwd, rlimits, then seccomp last and `execve`.

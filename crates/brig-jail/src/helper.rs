@@ -11,21 +11,19 @@
 
 use rustix::fd::{AsFd, OwnedFd};
 use serde::{Deserialize, Serialize};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use crate::JailConfig;
+use crate::frame::{read_frame, write_frame};
 use crate::report::{OutputSink, Report, Stream};
 use crate::run::{self, JailError};
 use crate::spec::SandboxSpec;
 
 /// The hidden first argument that turns the `brig` binary into the helper.
 pub const HELPER_ARG: &str = "__sandbox-helper";
-
-/// Largest frame accepted (a spec carries the program's files).
-const MAX_FRAME: usize = 256 << 20;
 
 /// Where the program's stdin comes from.
 #[derive(Debug, Clone, Default)]
@@ -71,37 +69,6 @@ struct Request {
     config: JailConfig,
     spec: SandboxSpec,
     stream: bool,
-}
-
-fn write_frame(out: &mut impl Write, tag: u8, payload: &[&[u8]]) -> io::Result<()> {
-    let len: usize = payload.iter().map(|p| p.len()).sum::<usize>() + 1;
-    let mut frame = Vec::with_capacity(4 + len);
-    frame.extend_from_slice(&(len as u32).to_le_bytes());
-    frame.push(tag);
-    for part in payload {
-        frame.extend_from_slice(part);
-    }
-    out.write_all(&frame)
-}
-
-fn read_frame(input: &mut impl Read) -> io::Result<Option<(u8, Vec<u8>)>> {
-    let mut len = [0u8; 4];
-    match input.read_exact(&mut len) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
-    }
-    let len = u32::from_le_bytes(len) as usize;
-    if len == 0 || len > MAX_FRAME {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "bad frame length",
-        ));
-    }
-    let mut body = vec![0u8; len];
-    input.read_exact(&mut body)?;
-    let tag = body.remove(0);
-    Ok(Some((tag, body)))
 }
 
 /// Streams output frames to the caller.

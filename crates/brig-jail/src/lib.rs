@@ -18,9 +18,11 @@
 //! | deadline, CPU budget, output limit | `supervise` |
 //! | what the host supports (`brig doctor`) | `probe` |
 
+pub mod agent;
 pub mod caps;
 pub mod cgroup;
 pub mod child;
+pub mod frame;
 pub mod helper;
 pub mod identity;
 pub mod landlock;
@@ -32,6 +34,7 @@ pub mod report;
 pub mod rlimits;
 pub mod run;
 pub mod seccomp;
+mod session_host;
 pub mod spec;
 pub mod supervise;
 mod sys;

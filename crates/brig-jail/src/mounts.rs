@@ -237,6 +237,21 @@ pub fn plan(
             owner: None,
         });
     }
+    if !spec.system_files.is_empty() {
+        ops.push(MountOp::Dir {
+            path: "etc/brig".into(),
+            mode: 0o755,
+            owner: None,
+        });
+    }
+    for file in &spec.system_files {
+        ops.push(MountOp::WriteFile {
+            path: Path::new("etc/brig").join(&file.path),
+            content: file.content.clone(),
+            mode: 0o644,
+            owner: None,
+        });
+    }
     for mount in &spec.ro_mounts {
         if fs::symlink_metadata(mount).is_err() {
             return Err(MountError::MissingSource(mount.clone()));

@@ -171,6 +171,18 @@ pub fn run_here(
     mounts::apply(&root, &plan)?;
     phase("root built");
 
+    if let Some(session) = &spec.session {
+        return run_session(
+            spec,
+            session,
+            &root,
+            &host,
+            cgroups.as_ref(),
+            &filter,
+            control,
+            sink,
+        );
+    }
     let mut report = Report { steps: Vec::new() };
     let mut stdin = stdin;
     for (index, step) in spec.steps.iter().enumerate() {
@@ -186,6 +198,7 @@ pub fn run_here(
             stdin: step_stdin,
             control,
             sink,
+            agent: None,
         })?;
         let succeeded = step_report.termination.exit == Exit::Code(0)
             && step_report.termination.killed_for.is_none();
@@ -209,6 +222,51 @@ fn enter_own_user_namespace() -> Result<(), JailError> {
     std::fs::write("/proc/self/gid_map", format!("0 {gid} 1\n")).map_err(os("write gid_map"))
 }
 
+/// Session mode: the sandbox's init becomes the agent and the helper relays until the end.
+#[allow(clippy::too_many_arguments)]
+fn run_session(
+    spec: &SandboxSpec,
+    session: &crate::spec::SessionSpec,
+    root: &Path,
+    host: &HostId,
+    cgroups: Option<&Cgroups>,
+    filter: &seccompiler::BpfProgram,
+    control: Option<&OwnedFd>,
+    sink: &mut dyn OutputSink,
+) -> Result<Report, JailError> {
+    let Some(control) = control else {
+        return Err(JailError::Helper(
+            "a session needs the helper's socket".into(),
+        ));
+    };
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(os("socketpair"))?;
+    let step = Step {
+        name: "session".into(),
+        // Never executed: the agent takes the program's place.
+        argv: vec!["/proc/self/exe".into()],
+        env: Default::default(),
+        cwd: crate::spec::WORK_DIR.into(),
+        limits: session.limits,
+        stdin: false,
+    };
+    let mut ctx = StepContext {
+        spec,
+        step: &step,
+        index: 0,
+        root,
+        host,
+        cgroups,
+        filter,
+        stdin: None,
+        control: Some(control),
+        sink,
+        agent: Some((OwnedFd::from(theirs), session.kernel.clone())),
+    };
+    let started = start(&mut ctx)?;
+    crate::session_host::serve(started, ours, control)?;
+    Ok(Report { steps: Vec::new() })
+}
+
 struct StepContext<'a> {
     spec: &'a SandboxSpec,
     step: &'a Step,
@@ -220,6 +278,19 @@ struct StepContext<'a> {
     stdin: Option<OwnedFd>,
     control: Option<&'a OwnedFd>,
     sink: &'a mut dyn OutputSink,
+    /// Session mode: the agent's end of the socket, and the kernel it starts.
+    agent: Option<(OwnedFd, Option<crate::agent::KernelSpec>)>,
+}
+
+/// A sandbox whose init is running (released by the helper).
+pub(crate) struct Started {
+    pub(crate) pid: i32,
+    pub(crate) pidfd: OwnedFd,
+    pub(crate) cgroup: Option<crate::cgroup::Cgroup>,
+    pub(crate) stdout: OwnedFd,
+    pub(crate) stderr: OwnedFd,
+    pub(crate) error: OwnedFd,
+    pub(crate) status: OwnedFd,
 }
 
 /// Namespaces of every sandbox: the network namespace was already entered by the helper.
@@ -254,7 +325,13 @@ pub fn process_start_time() -> u64 {
         .unwrap_or(0)
 }
 
-fn run_step(ctx: StepContext<'_>) -> Result<StepReport, JailError> {
+fn run_step(mut ctx: StepContext<'_>) -> Result<StepReport, JailError> {
+    let started = start(&mut ctx)?;
+    finish(started, ctx)
+}
+
+/// Creates the step's cgroup, clones the sandbox's init, maps its ids, and releases it.
+fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
     let step = ctx.step;
     let limits: &Limits = &step.limits;
     phase("step start");
@@ -285,7 +362,7 @@ fn run_step(ctx: StepContext<'_>) -> Result<StepReport, JailError> {
     let (go_r, go_w) = pipe()?;
     let (error_r, error_w) = pipe()?;
     let (status_r, status_w) = pipe()?;
-    let stdin = match ctx.stdin {
+    let stdin = match ctx.stdin.take() {
         Some(fd) => fd,
         None => rustix::fs::open(
             "/dev/null",
@@ -309,7 +386,14 @@ fn run_step(ctx: StepContext<'_>) -> Result<StepReport, JailError> {
         rlimits: &rlimit_plan,
         seccomp: ctx.filter,
         cgroup_tasks: &cgroup_tasks,
+        kernel: ctx.agent.as_ref().and_then(|(_, kernel)| kernel.as_ref()),
     };
+    let agent_fd = ctx
+        .agent
+        .as_ref()
+        .map(|(fd, _)| rustix::io::dup(fd))
+        .transpose()
+        .map_err(os_errno("dup the agent socket"))?;
     // On cgroup v2 the child is born in its cgroup; on v1 it is attached below.
     let cgroup_dir = match cgroup.as_ref().and_then(|c| c.unified_dir()) {
         Some(dir) => Some(
@@ -349,6 +433,7 @@ fn run_step(ctx: StepContext<'_>) -> Result<StepReport, JailError> {
                     stdin,
                     stdout: stdout_w,
                     stderr: stderr_w,
+                    agent: agent_fd,
                 },
             )
         }
@@ -364,7 +449,6 @@ fn run_step(ctx: StepContext<'_>) -> Result<StepReport, JailError> {
         stdin,
         cgroup_tasks,
     ));
-    let started = Instant::now();
     // From outside: the id maps (only we, in the parent user namespace, may write them) and
     // the cgroup. Then closing `go` releases the child.
     let setup = (|| -> Result<(), JailError> {
@@ -395,6 +479,33 @@ fn run_step(ctx: StepContext<'_>) -> Result<StepReport, JailError> {
     phase("cloned, mapped, attached");
     rustix::io::write(&go_w, b"G").map_err(os_errno("release the sandbox"))?;
     drop(go_w);
+    drop(agent_fd);
+    // Our copy of the agent's end must go, or its socket never reports EOF.
+    ctx.agent = None;
+    Ok(Started {
+        pid,
+        pidfd,
+        cgroup,
+        stdout: stdout_r,
+        stderr: stderr_r,
+        error: error_r,
+        status: status_r,
+    })
+}
+
+/// Watches a started one-shot step to its end and reports it.
+fn finish(started: Started, ctx: StepContext<'_>) -> Result<StepReport, JailError> {
+    let Started {
+        pid,
+        pidfd,
+        cgroup,
+        stdout: stdout_r,
+        stderr: stderr_r,
+        error: error_r,
+        status: status_r,
+    } = started;
+    let step = ctx.step;
+    let limits = &step.limits;
 
     let observed = supervise::watch(
         StepFds {
@@ -419,7 +530,6 @@ fn run_step(ctx: StepContext<'_>) -> Result<StepReport, JailError> {
     );
     phase("program exited");
     let wall_ms = observed.wall.as_millis() as u64;
-    let _ = started;
     let stats = match &cgroup {
         Some(cgroup) => Some(cgroup.stats()?),
         None => None,

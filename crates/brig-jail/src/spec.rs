@@ -38,7 +38,25 @@ pub struct SandboxSpec {
     #[serde(default)]
     pub isolation: Isolation,
     /// The steps, run in order; a step that does not exit 0 ends the run.
+    #[serde(default)]
     pub steps: Vec<Step>,
+    /// Instead of steps: a long-lived sandbox served by the agent (see `agent`).
+    #[serde(default)]
+    pub session: Option<SessionSpec>,
+    /// Read-only files Brig itself provides, placed under `/etc/brig/` (the Python kernel).
+    #[serde(default)]
+    pub system_files: Vec<SpecFile>,
+}
+
+/// A session: limits for its whole life, and its kernel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSpec {
+    /// Memory, pids and disk of the whole session (its cgroup and tmpfs sizes); the time and
+    /// output limits here are the defaults of its executions.
+    pub limits: Limits,
+    /// The Python kernel to start, if any.
+    pub kernel: Option<crate::agent::KernelSpec>,
 }
 
 /// How strongly the steps are isolated.
@@ -110,6 +128,12 @@ pub enum SpecError {
     /// The spec has no step to run.
     #[error("the sandbox has no step to run")]
     NoSteps,
+    /// A session spec also has steps.
+    #[error("a session has no steps: its agent runs what it is asked")]
+    SessionWithSteps,
+    /// Sessions need the namespace tier.
+    #[error("sessions run on the namespace tier only")]
+    SessionIsolation,
     /// A step's argv is empty.
     #[error("step `{step}`: argv is empty")]
     EmptyArgv {
@@ -185,6 +209,8 @@ impl SandboxSpec {
             network: false,
             hostname: default_hostname(),
             isolation: Isolation::Namespace,
+            session: None,
+            system_files: Vec::new(),
             steps: vec![Step {
                 name: default_step_name(),
                 argv: argv.iter().map(|s| s.to_string()).collect(),
@@ -196,8 +222,11 @@ impl SandboxSpec {
         }
     }
 
-    /// The size of the work dir and `/tmp`: the largest disk limit among the steps.
+    /// The size of the work dir and `/tmp`: the session's, or the largest among the steps.
     pub fn disk_bytes(&self) -> u64 {
+        if let Some(session) = &self.session {
+            return session.limits.disk_bytes;
+        }
         self.steps
             .iter()
             .map(|s| s.limits.disk_bytes)
@@ -208,8 +237,26 @@ impl SandboxSpec {
     /// Checks everything and returns every problem found.
     pub fn validate(&self) -> Result<(), Vec<SpecError>> {
         let mut errors = Vec::new();
-        if self.steps.is_empty() {
-            errors.push(SpecError::NoSteps);
+        match (&self.session, self.steps.is_empty()) {
+            (None, true) => errors.push(SpecError::NoSteps),
+            (Some(_), false) => errors.push(SpecError::SessionWithSteps),
+            (Some(session), true) => {
+                if let Err(limit_errors) = session.limits.validate() {
+                    errors.extend(limit_errors.into_iter().map(|error| SpecError::Limit {
+                        step: "session".into(),
+                        error,
+                    }));
+                }
+                if self.isolation != Isolation::Namespace {
+                    errors.push(SpecError::SessionIsolation);
+                }
+            }
+            (None, false) => {}
+        }
+        for file in &self.system_files {
+            if !is_relative_inside(&file.path) {
+                errors.push(SpecError::FilePath(file.path.clone()));
+            }
         }
         for step in &self.steps {
             validate_step(step, &mut errors);

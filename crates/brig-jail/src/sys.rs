@@ -244,3 +244,11 @@ pub fn landlock_abi() -> i32 {
     };
     if ret < 0 { 0 } else { ret as i32 }
 }
+
+/// An `OwnedFd` naming fd number `n`, as the target of a `dup2` in a freshly forked child that
+/// then execs (or exits): the caller forgets it instead of closing it.
+pub fn fd_number(n: RawFd) -> OwnedFd {
+    // SAFETY: only used as a dup2 target in a forked child, where fd `n` is either free or one
+    // we are about to replace; the value is forgotten, never closed by Rust.
+    unsafe { OwnedFd::from_raw_fd(n) }
+}

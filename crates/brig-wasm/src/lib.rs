@@ -16,10 +16,11 @@
 //! # Ok::<(), brig_wasm::WasmError>(())
 //! ```
 //!
-//! Modules: [`config`] (paths and defaults), `engine` (the engine, the cache, the ticker),
-//! `modules` (compile, link, memoize), `run` (one run: store, limits, WASI, verdict facts),
-//! `limiter` (the memory cap), `capture` (bounded output), `workdir`, `python`, `tier` (the
-//! API below).
+//! Modules, in the order a run meets them: `tier` (the API below), `workdir` (the host side
+//! of `/work`), `modules` (compile, link, memoize), `python` (CPython specifics), `run` (one
+//! run: store, limits, WASI, the facts of its end), `limiter` (the memory cap), `capture`
+//! (bounded output); `engine` (the engine, its disk cache, the epoch ticker) and [`config`]
+//! (paths and defaults) set it all up. The README maps every Brig limit to its mechanism.
 
 mod capture;
 pub mod config;

@@ -5,7 +5,7 @@ use crate::config::WasmConfig;
 use crate::engine::{self, EngineError, Ticker};
 use crate::modules::{Memo, ModuleError};
 use crate::python::{self, PythonError};
-use crate::run::{self, FUEL_PER_CPU_MS, Outcome, Preopen, RunSpec, RunState};
+use crate::run::{self, Outcome, Preopen, RunSpec, RunState};
 use crate::workdir::WorkDir;
 use brig_core::{Limits, RunResult, Status, Tier, TimeoutKind};
 use std::path::PathBuf;
@@ -42,7 +42,9 @@ pub struct WasmJob {
     pub env: Vec<(String, String)>,
     /// Standard input.
     pub stdin: Vec<u8>,
-    /// Files written into the work dir before the run: relative path, contents.
+    /// Files written into the work dir before the run: relative path, contents. A path that is
+    /// absolute or leaves the work dir is refused (as `internal_error`: callers validate
+    /// user input first).
     pub files: Vec<(String, Vec<u8>)>,
     /// The host directory to use as the work dir, kept after the run (files the program wrote
     /// stay there); `None` for a fresh temporary directory removed after the run.
@@ -185,13 +187,19 @@ impl WasmTier {
             argv,
             env: &env,
             stdin: &job.stdin,
-            preopens: vec![Preopen {
-                host: work.path().to_path_buf(),
-                guest: GUEST_WORK_DIR.to_string(),
-                perms: FsPerms::ReadWrite,
-            }],
+            // The work dir twice: as `/work`, and as `.` so that relative paths land in it
+            // (WASIp1 has no cwd; wasi-libc starts at `/`, which the `.` preopen serves).
+            preopens: [GUEST_WORK_DIR, "."]
+                .into_iter()
+                .map(|guest| Preopen {
+                    host: work.path().to_path_buf(),
+                    guest: guest.to_string(),
+                    perms: FsPerms::ReadWrite,
+                })
+                .collect(),
             limits: &job.limits,
         };
+
         let outcome = run::execute(&self.engine, &pre, &spec).map_err(|e| e.to_string())?;
         let mut result = to_result(outcome, &job.limits);
         if is_python
@@ -269,7 +277,7 @@ fn to_result(o: Outcome, limits: &Limits) -> RunResult {
         stdout: String::from_utf8_lossy(&o.captured.stdout).into_owned(),
         stderr,
         wall_ms: o.wall.as_millis() as u64,
-        cpu_ms: o.fuel_used / FUEL_PER_CPU_MS,
+        cpu_ms: o.cpu.as_millis() as u64,
         memory_peak_bytes: o.memory_peak,
         tier: Tier::Wasm,
         compile: None,

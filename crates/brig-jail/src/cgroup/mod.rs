@@ -469,6 +469,14 @@ impl Cgroup {
         }
     }
 
+    /// Starts a new peak-memory measurement (v1: writing 0 to `memory.max_usage_in_bytes`
+    /// resets it to the current usage). On v2 the peak stays the group's lifetime peak.
+    pub fn reset_peak(&self) {
+        if let Group::V1(g) = &self.group {
+            let _ = fs::write(g.memory.join("memory.max_usage_in_bytes"), "0");
+        }
+    }
+
     /// The v2 group's directory, for `clone3(CLONE_INTO_CGROUP)`, which starts a child inside
     /// the group without the attach write (and its RCU grace period); `None` on v1.
     pub fn unified_dir(&self) -> Option<&Path> {
