@@ -71,7 +71,12 @@ pub struct Engine {
     pub jail: JailConfig,
     /// How sandboxes are started.
     pub launch: Launch,
+    /// The wasm tier, built on first use (one wasmtime engine per process).
+    pub wasm: std::sync::OnceLock<Result<brig_wasm::WasmTier, String>>,
 }
+
+/// File extensions of WebAssembly modules (binary and text).
+pub const WASM_EXTENSIONS: &[&str] = &["wasm", "wat"];
 
 fn substitute(argv: &[String], source: &str, limits: &Limits) -> Vec<String> {
     argv.iter()
@@ -167,6 +172,77 @@ impl Engine {
         Ok(spec)
     }
 
+    /// The wasm tier, created on first use.
+    pub fn wasm_tier(&self) -> Result<&brig_wasm::WasmTier, EngineError> {
+        self.wasm
+            .get_or_init(|| {
+                brig_wasm::WasmTier::new(brig_wasm::WasmConfig::default())
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|reason| EngineError::TierUnavailable {
+                tier: "wasm",
+                reason: reason.clone(),
+            })
+    }
+
+    /// Runs a request on the wasm tier: language `wasm` (a `.wasm` or `.wat` module) or
+    /// `python` (CPython compiled to WebAssembly).
+    pub fn run_wasm(&self, request: &RunRequest) -> Result<RunResult, EngineError> {
+        let program = match request.language.as_str() {
+            "wasm" | "wat" => brig_wasm::WasmProgram::Module {
+                bytes: request.source.clone(),
+            },
+            name if self
+                .languages
+                .find(name)
+                .is_some_and(|l| l.language.id == "python") =>
+            {
+                if let Err(reason) = brig_wasm::python_available(&brig_wasm::WasmConfig::default())
+                {
+                    return Err(EngineError::Unavailable {
+                        id: "python (wasm tier)".into(),
+                        reason,
+                    });
+                }
+                brig_wasm::WasmProgram::Python {
+                    source: String::from_utf8_lossy(&request.source).into_owned(),
+                }
+            }
+            other => {
+                return Err(EngineError::Invalid(format!(
+                    "the wasm tier runs WebAssembly modules (.wasm, .wat) and Python, not `{other}`"
+                )));
+            }
+        };
+        let limits = Limits::default().with(&request.limits);
+        limits.validate().map_err(|errors| {
+            EngineError::Invalid(
+                errors
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
+        let stdin = match &request.stdin {
+            Stdin::Null => Vec::new(),
+            Stdin::Bytes(bytes) => bytes.clone(),
+            Stdin::File(path) => std::fs::read(path)
+                .map_err(|e| EngineError::Invalid(format!("stdin {}: {e}", path.display())))?,
+        };
+        let mut job = brig_wasm::WasmJob::new(program);
+        job.args = request.args.clone();
+        job.stdin = stdin;
+        job.limits = limits;
+        job.files = request
+            .files
+            .iter()
+            .map(|f| (f.path.clone(), f.content.clone()))
+            .collect();
+        Ok(self.wasm_tier()?.run(&job))
+    }
+
     /// Runs a request. User mistakes are `Err`; everything that ran (or that Brig failed to
     /// run) is a `RunResult`.
     pub fn run(
@@ -194,12 +270,7 @@ impl Engine {
                     Tier::Process
                 }
             }
-            TierChoice::Wasm => {
-                return Err(EngineError::TierUnavailable {
-                    tier: "wasm",
-                    reason: "the wasm tier runs .wasm/.wat modules and Python via `brig run --tier wasm`".into(),
-                });
-            }
+            TierChoice::Wasm => return self.run_wasm(request),
         };
         let mut spec = self.spec(request, &language)?;
         if tier == Tier::Process {

@@ -34,9 +34,10 @@ pub struct RunArgs {
     /// Size of the writable work dir and /tmp.
     #[arg(long, value_parser = parse_bytes)]
     disk: Option<u64>,
-    /// Isolation tier: namespace, process, wasm or auto.
-    #[arg(long, default_value = "namespace")]
-    tier: TierChoice,
+    /// Isolation tier: namespace (the default), process, wasm or auto. `.wasm` and `.wat`
+    /// files run on the wasm tier.
+    #[arg(long)]
+    tier: Option<TierChoice>,
     /// Read the program's stdin from this file (default: brig's own stdin when it is not a
     /// terminal, else nothing).
     #[arg(long)]
@@ -87,6 +88,25 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     } else {
         std::fs::read(&args.file).with_context(|| format!("{}", args.file.display()))?
     };
+    let is_module = args
+        .file
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| brig_engine::execute::WASM_EXTENSIONS.contains(&e));
+    let tier = match (args.tier, is_module) {
+        (None, true) | (Some(TierChoice::Wasm), true) | (Some(TierChoice::Auto), true) => {
+            TierChoice::Wasm
+        }
+        (Some(other), true) => bail!(
+            "{} is a WebAssembly module: it runs on the wasm tier, not `{other:?}`",
+            args.file.display()
+        ),
+        (None, false) => TierChoice::Namespace,
+        (Some(tier), false) => tier,
+    };
+    if is_module {
+        return run_module(&args, source, tier);
+    }
     let language = match &args.lang {
         Some(name) => languages
             .find(name)
@@ -99,57 +119,104 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             )
         })?,
     };
-    if args.tier == TierChoice::Wasm {
-        bail!("the wasm tier is not part of this build yet");
-    }
-    let stdin = match &args.stdin {
-        Some(path) => {
-            std::fs::metadata(path).with_context(|| format!("--stdin {}", path.display()))?;
-            Stdin::File(path.clone())
-        }
-        None if !from_stdin && !std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
-            Stdin::File("/dev/stdin".into())
-        }
-        None => Stdin::Null,
-    };
+    let stdin = stdin_of(&args, from_stdin)?;
     let request = RunRequest {
         language: language.language.id.clone(),
         source,
         files: Vec::new(),
         args: args.args.clone(),
         stdin,
-        limits: LimitOverrides {
-            timeout_ms: args.timeout,
-            cpu_time_ms: args.cpu_time,
-            memory_bytes: args.memory,
-            pids: args.pids,
-            output_bytes: args.output_limit,
-            disk_bytes: args.disk,
-            ..LimitOverrides::default()
-        },
+        limits: overrides(&args),
         network: args.network,
-        tier: args.tier,
+        tier,
     };
     let run_step = usize::from(language.language.compile.is_some());
+    if tier == TierChoice::Wasm {
+        let engine = engine_with(languages.clone(), JailConfig::default());
+        let result = engine.run_wasm(&request)?;
+        return Ok(finish(&args, &result, true));
+    }
     let jail = JailConfig::default();
     // A crashed Brig leaves nothing behind for long: the next start removes its cgroups.
     brig_jail::run::sweep_stale(&jail);
-    let engine = Engine {
-        languages: languages.clone(),
-        jail,
-        launch: Launch::InProcess,
-    };
+    let engine = engine_with(languages.clone(), jail);
     let result = if args.json {
         engine.run(&request, &mut brig_jail::Discard)?
     } else {
         engine.run(&request, &mut Passthrough { run_step })?
     };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
-    } else {
-        explain(&result);
+    Ok(finish(&args, &result, false))
+}
+
+fn engine_with(languages: Languages, jail: JailConfig) -> Engine {
+    Engine {
+        languages,
+        jail,
+        launch: Launch::InProcess,
+        wasm: Default::default(),
     }
-    Ok(ExitCode::from(result.cli_exit_code().clamp(0, 255) as u8))
+}
+
+/// A `.wasm` or `.wat` module on the wasm tier.
+fn run_module(args: &RunArgs, source: Vec<u8>, tier: TierChoice) -> Result<ExitCode> {
+    let request = RunRequest {
+        language: "wasm".into(),
+        source,
+        args: args.args.clone(),
+        stdin: stdin_of(args, false)?,
+        limits: overrides(args),
+        tier,
+        ..RunRequest::default()
+    };
+    let engine = engine_with(
+        Languages::load(args.languages.as_deref())?,
+        JailConfig::default(),
+    );
+    let result = engine.run_wasm(&request)?;
+    Ok(finish(args, &result, true))
+}
+
+/// Prints the result (JSON, or the buffered output for tiers that do not stream) and returns
+/// the exit code.
+fn finish(args: &RunArgs, result: &RunResult, buffered: bool) -> ExitCode {
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(result).unwrap_or_default()
+        );
+    } else {
+        if buffered {
+            let _ = std::io::stdout().lock().write_all(result.stdout.as_bytes());
+            let _ = std::io::stderr().lock().write_all(result.stderr.as_bytes());
+        }
+        explain(result);
+    }
+    ExitCode::from(result.cli_exit_code().clamp(0, 255) as u8)
+}
+
+fn stdin_of(args: &RunArgs, program_from_stdin: bool) -> Result<Stdin> {
+    Ok(match &args.stdin {
+        Some(path) => {
+            std::fs::metadata(path).with_context(|| format!("--stdin {}", path.display()))?;
+            Stdin::File(path.clone())
+        }
+        None if !program_from_stdin && !std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
+            Stdin::File("/dev/stdin".into())
+        }
+        None => Stdin::Null,
+    })
+}
+
+fn overrides(args: &RunArgs) -> LimitOverrides {
+    LimitOverrides {
+        timeout_ms: args.timeout,
+        cpu_time_ms: args.cpu_time,
+        memory_bytes: args.memory,
+        pids: args.pids,
+        output_bytes: args.output_limit,
+        disk_bytes: args.disk,
+        ..LimitOverrides::default()
+    }
 }
 
 /// One line on stderr when the run did not simply exit.

@@ -17,7 +17,9 @@ pub struct DoctorArgs {
 /// Runs `brig doctor`; exits 1 when the default (namespace) tier is unusable.
 pub fn run(args: DoctorArgs) -> Result<ExitCode> {
     let mut report = serde_json::to_value(host_report(&JailConfig::default()))?;
-    report["tiers"]["wasm"] = crate::wasm_tier_status();
+    let (wasm, python_wasm) = crate::wasm_tier_status();
+    report["tiers"]["wasm"] = wasm;
+    report["features"]["wasm.python"] = python_wasm;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

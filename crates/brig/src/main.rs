@@ -26,9 +26,20 @@ enum Command {
     Languages(languages_cmd::LanguagesArgs),
 }
 
-/// The wasm tier's doctor entry (until the tier is built in).
-fn wasm_tier_status() -> serde_json::Value {
-    serde_json::json!({"usable": false, "reason": "not built into this binary"})
+/// The wasm tier's doctor entries: whether the tier starts, and whether Python is installed.
+fn wasm_tier_status() -> (serde_json::Value, serde_json::Value) {
+    let config = brig_wasm::WasmConfig::default();
+    let tier = match brig_wasm::WasmTier::new(config.clone()) {
+        Ok(_) => serde_json::json!({"usable": true, "reason": null}),
+        Err(e) => serde_json::json!({"usable": false, "reason": e.to_string()}),
+    };
+    let python = match brig_wasm::python_available(&config) {
+        Ok(path) => {
+            serde_json::json!({"ok": true, "detail": format!("{} at {}", brig_wasm::config::PYTHON_VERSION, path.display())})
+        }
+        Err(reason) => serde_json::json!({"ok": false, "detail": reason}),
+    };
+    (tier, python)
 }
 
 fn main() -> ExitCode {

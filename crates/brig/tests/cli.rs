@@ -236,3 +236,53 @@ fn languages_lists_each_with_availability() {
             .contains("language `cobol` is unavailable on this host")
     );
 }
+
+const HELLO_WAT: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 8) "hi wasm\n")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 8))
+    (i32.store (i32.const 4) (i32.const 8))
+    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 100)))))"#;
+
+#[test]
+fn a_wat_module_runs_on_the_wasm_tier_and_says_so() {
+    let p = program("wat", HELLO_WAT);
+    let r = run_json(&p.path, &[], &[], b"");
+    assert_status(&r, "ok");
+    assert_eq!(r["tier"], "wasm");
+    assert_eq!(stdout(&r), "hi wasm\n");
+    let out = run_raw(&p.path, &[], &[], b"");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi wasm\n");
+    // A module on another tier is a clear error, not a silent switch.
+    let out = brig()
+        .args(["run", "--tier", "namespace"])
+        .arg(&p.path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("runs on the wasm tier"));
+}
+
+#[test]
+fn python_runs_on_the_wasm_tier_when_installed() {
+    if doctor()["features"]["wasm.python"]["ok"].as_bool() != Some(true) {
+        skip("python.wasm not installed (run scripts/install-python-wasm.sh)");
+        return;
+    }
+    let p = program(
+        "py",
+        "import sys\nprint(sys.platform, sys.stdin.read())\nraise SystemExit(3)",
+    );
+    let r = run_json(
+        &p.path,
+        &["--tier", "wasm", "--timeout", "60s", "--cpu-time", "60s"],
+        &[],
+        b"in",
+    );
+    assert_status(&r, "runtime_error");
+    assert_eq!(r["tier"], "wasm");
+    assert_eq!(r["exit_code"], 3);
+    assert_eq!(stdout(&r), "wasi in\n");
+}

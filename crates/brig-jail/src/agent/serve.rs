@@ -373,14 +373,12 @@ impl Agent {
             Some(Running::Cell {
                 id: running,
                 interrupt_deadline,
-            }) if *running == id => {
-                if interrupt_deadline.is_none() {
-                    if let Some(kernel) = &self.kernel {
-                        let _ =
-                            rustix::process::pidfd_send_signal(&kernel.child.pidfd, Signal::INT);
-                    }
-                    *interrupt_deadline = Some(Instant::now() + Duration::from_millis(grace));
+            }) if *running == id && interrupt_deadline.is_none() => {
+                // The kernel only, not its process group (its own children may be cleaning up).
+                if let Some(kernel) = &self.kernel {
+                    let _ = rustix::process::pidfd_send_signal(&kernel.child.pidfd, Signal::INT);
                 }
+                *interrupt_deadline = Some(Instant::now() + Duration::from_millis(grace));
             }
             _ => {}
         }
@@ -416,16 +414,11 @@ impl Agent {
     /// One turn of the loop. Returns false to stop.
     fn turn(&mut self) -> bool {
         // Reap orphans (we are PID 1), keeping the status of the command we run.
-        loop {
-            match rustix::process::waitpid(None, WaitOptions::NOHANG) {
-                Ok(Some((pid, status))) => {
-                    if let Some(Running::Command { child, exit, .. }) = &mut self.running
-                        && child.pid == pid
-                    {
-                        *exit = Some(supervise::decode_status(status.as_raw()));
-                    }
-                }
-                _ => break,
+        while let Ok(Some((pid, status))) = rustix::process::waitpid(None, WaitOptions::NOHANG) {
+            if let Some(Running::Command { child, exit, .. }) = &mut self.running
+                && child.pid == pid
+            {
+                *exit = Some(supervise::decode_status(status.as_raw()));
             }
         }
         let timeout = match &self.running {
