@@ -12,6 +12,6 @@ pub mod tier;
 pub mod verdict;
 
 pub use limits::{LimitError, LimitOverrides, Limits};
-pub use result::{RunResult, Status, TimeoutKind};
+pub use result::{DisplayOutput, RunResult, Status, TimeoutKind};
 pub use tier::{Tier, TierChoice};
 pub use verdict::{Exit, KillReason, Termination};

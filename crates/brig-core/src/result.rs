@@ -90,6 +90,63 @@ pub struct RunResult {
     /// A sentence for a person: why Brig failed (`internal_error`) or which limit ended the run.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub message: Option<String>,
+    /// Kernel cells: the last expression's value as a mime bundle (`text/plain`, `text/html`,
+    /// `image/png`...), the way Jupyter shows it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub result: Option<serde_json::Value>,
+    /// Kernel cells: the exception, `{name, value, traceback}`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<serde_json::Value>,
+    /// Kernel cells: display data (figures as `image/png` base64), in order.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub outputs: Vec<DisplayOutput>,
+    /// Kernel cells: the kernel was restarted (it died, or ignored an interrupt), so the
+    /// session's Python state is gone.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub kernel_restarted: bool,
+}
+
+/// One display output of a cell: its richest representation, and every one it had.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DisplayOutput {
+    /// The richest mime type (`image/png` over `image/svg+xml` over `text/html` over
+    /// `text/markdown` over `application/json` over `text/plain`).
+    pub mime: String,
+    /// Its data (base64 for images).
+    pub data: serde_json::Value,
+    /// The whole mime bundle.
+    #[serde(default)]
+    pub bundle: serde_json::Value,
+}
+
+impl DisplayOutput {
+    /// The output for a display event's mime bundle.
+    pub fn from_bundle(bundle: serde_json::Value) -> DisplayOutput {
+        const ORDER: &[&str] = &[
+            "image/png",
+            "image/jpeg",
+            "image/svg+xml",
+            "text/html",
+            "text/markdown",
+            "text/latex",
+            "application/json",
+            "text/plain",
+        ];
+        let mime = ORDER
+            .iter()
+            .find(|m| bundle.get(**m).is_some())
+            .map(|m| m.to_string())
+            .or_else(|| bundle.as_object().and_then(|o| o.keys().next().cloned()))
+            .unwrap_or_else(|| "text/plain".into());
+        DisplayOutput {
+            data: bundle
+                .get(&mime)
+                .cloned()
+                .unwrap_or(serde_json::Value::Null),
+            mime,
+            bundle,
+        }
+    }
 }
 
 impl RunResult {
@@ -108,6 +165,10 @@ impl RunResult {
             tier,
             compile: None,
             message: Some(message.into()),
+            result: None,
+            error: None,
+            outputs: Vec::new(),
+            kernel_restarted: false,
         }
     }
 

@@ -307,6 +307,10 @@ fn step_result(step: &StepReport, tier: Tier) -> RunResult {
         tier,
         compile: None,
         message: None,
+        result: None,
+        error: None,
+        outputs: Vec::new(),
+        kernel_restarted: false,
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod execute;
 pub mod languages;
+pub mod session;
 
 pub use execute::{Engine, EngineError, Launch, RunRequest};
 pub use languages::Languages;

@@ -137,10 +137,6 @@ fn setup(plan: &ChildPlan<'_>, fds: &ChildFds) -> Result<(), (Stage, String)> {
     for tasks in plan.cgroup_tasks {
         rustix::io::write(tasks, b"0").map_err(fail("join the cgroup"))?;
     }
-    // Die with the helper. (getppid() is 0 for a PID namespace's init, so a helper that died
-    // before this line is detected below: its end of `go` closes without the byte.)
-    rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
-        .map_err(fail("set parent-death signal"))?;
     // Wait until the helper has written our id maps and put us in our cgroup.
     let mut byte = [0u8; 1];
     let n = rustix::io::read(&fds.go, &mut byte).map_err(fail("wait for the helper"))?;
@@ -164,6 +160,28 @@ fn setup(plan: &ChildPlan<'_>, fds: &ChildFds) -> Result<(), (Stage, String)> {
         rustix::process::Uid::from_raw(SANDBOX_UID),
     )
     .map_err(fail("setresuid"))?;
+    // Die with the helper. Set only now: a change of credentials clears the parent-death
+    // signal. If the helper died before this line, our end of the error pipe (whose reader it
+    // holds) reports an error.
+    rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
+        .map_err(fail("set parent-death signal"))?;
+    let mut lifeline = [rustix::event::PollFd::new(
+        &fds.error,
+        rustix::event::PollFlags::OUT,
+    )];
+    let _ = rustix::event::poll(
+        &mut lifeline,
+        Some(&rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        }),
+    );
+    if lifeline[0]
+        .revents()
+        .contains(rustix::event::PollFlags::ERR)
+    {
+        return Err(("check the helper", "the helper exited during setup".into()));
+    }
     // A cgroup namespace rooted at our own cgroup.
     sys::unshare_cgroup_namespace().map_err(fail("unshare cgroup namespace"))?;
     rustix::system::sethostname(plan.hostname.as_bytes()).map_err(fail("sethostname"))?;

@@ -282,5 +282,6 @@ fn to_result(o: Outcome, limits: &Limits) -> RunResult {
         tier: Tier::Wasm,
         compile: None,
         message,
+        ..RunResult::internal_error(Tier::Wasm, "")
     }
 }

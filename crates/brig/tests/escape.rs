@@ -553,3 +553,39 @@ fn live_sandboxes_never_share_a_network_namespace() {
         "the sandbox is in the host's network namespace"
     );
 }
+
+#[test]
+fn the_sandbox_dies_with_brig() {
+    if no_sandbox() {
+        return;
+    }
+    let token = format!("brig-orphan-{}", std::process::id());
+    let p = program("sh", &format!("exec -a {token} sleep 30"));
+    let mut child = brig().arg("run").arg(&p.path).spawn().unwrap();
+    let find = || {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .unwrap_or_default()
+                .starts_with(token.as_bytes())
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !find() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sandbox never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // SIGKILL: brig gets no chance to clean up; the kernel must take the sandbox down.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while find() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sandbox outlived brig"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

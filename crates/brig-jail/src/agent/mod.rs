@@ -40,7 +40,8 @@ pub struct KernelSpec {
 
 /// What to run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+// No deny_unknown_fields here or on `Request`: serde does not support it with `flatten`.
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ExecKind {
     /// A program, as a new process group in the work dir.
     Command {
@@ -60,7 +61,7 @@ pub enum ExecKind {
 
 /// A request to the agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
     /// Run something; events follow, ending with `Done`.
     Exec {
@@ -246,4 +247,37 @@ pub struct UsageReport {
     pub cpu_ms: u64,
     /// Peak memory of the session (since the last execution started, on v1).
     pub memory_peak_bytes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip() {
+        let requests = [
+            Request::Exec {
+                id: 7,
+                kind: ExecKind::Cell { code: "1+1".into() },
+                limits: Limits::default(),
+                stdin: vec![1, 2],
+            },
+            Request::Exec {
+                id: 8,
+                kind: ExecKind::Command {
+                    argv: vec!["/bin/true".into()],
+                    env: BTreeMap::new(),
+                    cwd: "/work".into(),
+                },
+                limits: Limits::default(),
+                stdin: Vec::new(),
+            },
+            Request::Kill { id: 7 },
+            Request::Shutdown,
+        ];
+        for request in requests {
+            let json = serde_json::to_vec(&request).unwrap();
+            assert_eq!(serde_json::from_slice::<Request>(&json).unwrap(), request);
+        }
+    }
 }
