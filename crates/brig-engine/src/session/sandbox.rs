@@ -181,7 +181,7 @@ impl Sandbox {
         }
         let body = serde_json::to_vec(request).map_err(|e| SandboxError::Gone(e.to_string()))?;
         let mut writer = self.writer.lock().await;
-        write_frame(&mut *writer, b'q', &[&body])
+        write_frame(&mut writer, b'q', &[&body])
             .await
             .map_err(|_| {
                 SandboxError::Gone(
