@@ -394,6 +394,12 @@ impl SessionManager {
             .ok_or_else(|| SessionError::NotFound(id.to_string()))
     }
 
+    /// Marks a session as used now (a client keeping it alive without executing anything).
+    pub fn keep_alive(&self, owner: &str, id: &str) -> Result<(), SessionError> {
+        self.get(owner, id)?.touch();
+        Ok(())
+    }
+
     /// A session's info.
     pub fn info(&self, owner: &str, id: &str) -> Result<SessionInfo, SessionError> {
         Ok(self.get(owner, id)?.info())

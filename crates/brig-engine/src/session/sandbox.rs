@@ -181,14 +181,12 @@ impl Sandbox {
         }
         let body = serde_json::to_vec(request).map_err(|e| SandboxError::Gone(e.to_string()))?;
         let mut writer = self.writer.lock().await;
-        write_frame(&mut writer, b'q', &[&body])
-            .await
-            .map_err(|_| {
-                SandboxError::Gone(
-                    self.dead()
-                        .unwrap_or_else(|| "the session's sandbox is gone".into()),
-                )
-            })
+        write_frame(&mut writer, b'q', &[&body]).await.map_err(|_| {
+            SandboxError::Gone(
+                self.dead()
+                    .unwrap_or_else(|| "the session's sandbox is gone".into()),
+            )
+        })
     }
 
     /// Starts an execution; its events arrive on the returned channel, ending with `Done` or
