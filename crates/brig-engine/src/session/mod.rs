@@ -261,6 +261,8 @@ pub fn session_spec(template: &Template, limits: Limits, languages: &Languages) 
 impl SessionManager {
     /// A manager; starts its background task on the current tokio runtime.
     pub fn new(config: SessionsConfig, languages: Languages) -> SessionManager {
+        // Whatever a crashed predecessor left behind goes first.
+        brig_jail::run::sweep_stale(&config.jail);
         let pools = templates::all()
             .into_iter()
             .filter_map(|t| {

@@ -110,8 +110,9 @@ impl Sandbox {
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::from(OwnedFd::from(theirs)))
             .stderr(std::process::Stdio::inherit())
-            .env_clear()
-            .kill_on_drop(true);
+            // Not kill_on_drop: when this Sandbox goes away its socket closes, and the helper
+            // then tears the sandbox down and removes its cgroup itself.
+            .env_clear();
         let child = command
             .spawn()
             .map_err(|e| start_err("spawn the helper", &e))?;
