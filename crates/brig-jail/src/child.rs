@@ -182,14 +182,18 @@ fn setup(plan: &ChildPlan<'_>, fds: &ChildFds) -> Result<(), (Stage, String)> {
     {
         return Err(("check the helper", "the helper exited during setup".into()));
     }
+    crate::run::phase("child: ids set");
     // A cgroup namespace rooted at our own cgroup.
     sys::unshare_cgroup_namespace().map_err(fail("unshare cgroup namespace"))?;
     rustix::system::sethostname(plan.hostname.as_bytes()).map_err(fail("sethostname"))?;
     // Fresh /proc, then the prepared root becomes `/`.
     mounts::enter(plan.root).map_err(fail("enter root"))?;
+    crate::run::phase("child: root entered");
     // No capability, ever again; no_new_privs.
     caps::drop_all().map_err(fail("drop capabilities"))?;
+    crate::run::phase("child: capabilities dropped");
     landlock::restrict_self(plan.ro_mounts, plan.network).map_err(fail("landlock"))?;
+    crate::run::phase("child: landlock");
     Ok(())
 }
 
@@ -203,7 +207,9 @@ fn program(plan: &ChildPlan<'_>, fds: &ChildFds) -> ! {
         rustix::process::chdir(plan.cwd).map_err(|e| ("chdir", format!("{}: {e}", plan.cwd)))?;
         rlimits::apply(plan.rlimits).map_err(fail("setrlimit"))?;
         sys::cloexec_from(3).map_err(fail("close inherited fds"))?;
+        crate::run::phase("program: before seccomp");
         seccomp::install(plan.seccomp).map_err(fail("seccomp"))?;
+        crate::run::phase("program: seccomp installed");
         let error = plan.exec.exec();
         Err(("exec", format!("{}: {error}", plan.exec.program())))
     })();

@@ -71,7 +71,7 @@ pub enum JailError {
 
 /// With `BRIG_TRACE_PHASES` set, the helper prints how long each setup phase took (stderr),
 /// which is how the start-up cost was broken down for the benchmark notes.
-fn phase(name: &str) {
+pub fn phase(name: &str) {
     use std::sync::OnceLock;
     static START: OnceLock<Option<Instant>> = OnceLock::new();
     let start = START.get_or_init(|| std::env::var_os("BRIG_TRACE_PHASES").map(|_| Instant::now()));
@@ -124,9 +124,11 @@ pub fn run_here(
     let filter = seccomp::compile(&SeccompPolicy {
         allow_network: spec.network,
     })?;
+    phase("seccomp compiled");
     let root_user = rustix::process::geteuid().is_root();
     // Without root, cgroups are not ours to create (unless delegated, which Brig does not
     // assume): the run has rlimits only, and `brig doctor` says so.
+    phase("before cgroup detect");
     let cgroups = match Cgroups::detect(&config.cgroup_config()) {
         Ok(c) if root_user => Some(c),
         Ok(_) | Err(_) if !config.require_cgroups => None,

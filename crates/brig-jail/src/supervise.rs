@@ -237,12 +237,14 @@ pub fn watch(
                     if n >= 4 {
                         let raw = i32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
                         exit = Some(decode_status(raw));
+                        crate::run::phase("program's status received");
                     }
                     if n == 0 || n >= 4 {
                         status_open = false;
                     }
                 }
                 b'p' => {
+                    crate::run::phase("init exited");
                     init_exited_at = Some(Instant::now());
                     // Nothing may outlive the run (the PID namespace already saw to it in the
                     // namespace tier; in the process tier this ends the process group).

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use brig_jail::seccomp::{SeccompPolicy, compile};
+use brig_jail::seccomp::{SeccompPolicy, compile, compile_linear};
 use libc::{ENOSYS, EPERM, c_long};
 use seccompiler::sock_filter;
 
@@ -303,5 +303,51 @@ fn ioctl_refuses_terminal_injection_even_with_high_bits_set() {
             Verdict::Allow,
             "{cmd:#x}"
         );
+    }
+}
+
+#[test]
+fn the_search_prefix_answers_exactly_like_the_linear_filter() {
+    let interesting_args: [[u64; 6]; 5] = [
+        [0; 6],
+        [libc::AF_UNIX as u64, 1, 0, 0, 0, 0],
+        [
+            libc::AF_INET as u64,
+            libc::CLONE_NEWUSER as u64,
+            0o20644,
+            0,
+            0,
+            0,
+        ],
+        [
+            libc::CLONE_THREAD as u64 | libc::SIGCHLD as u64,
+            0x5412,
+            libc::S_IFCHR as u64 | 0o644,
+            0,
+            0,
+            0,
+        ],
+        [u64::MAX; 6],
+    ];
+    for allow_network in [false, true] {
+        let policy = SeccompPolicy { allow_network };
+        let fast = compile(&policy).unwrap();
+        let linear = compile_linear(&policy).unwrap();
+        assert!(fast.len() > linear.len());
+        let numbers = (0..1100u32).chain([0x4000_0000, 0x4000_0027, 0x4000_0200, u32::MAX]);
+        let mut checked = 0;
+        for nr in numbers {
+            for arch in [NATIVE_ARCH, FOREIGN_ARCH] {
+                for args in interesting_args {
+                    assert_eq!(
+                        run_bpf(&fast, arch, nr, args),
+                        run_bpf(&linear, arch, nr, args),
+                        "nr {nr} arch {arch:#x} args {args:?}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 10_000);
     }
 }

@@ -77,7 +77,9 @@ impl OutputSink for Passthrough {
 
 /// Runs `brig run`.
 pub fn run(args: RunArgs) -> Result<ExitCode> {
+    brig_jail::run::phase("brig run: arguments parsed");
     let languages = Languages::load(args.languages.as_deref())?;
+    brig_jail::run::phase("brig run: languages loaded");
     let from_stdin = args.file.as_os_str() == "-";
     let source = if from_stdin {
         let mut buf = Vec::new();
@@ -139,6 +141,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let jail = JailConfig::default();
     // A crashed Brig leaves nothing behind for long: the next start removes its cgroups.
     brig_jail::run::sweep_stale(&jail);
+    brig_jail::run::phase("brig run: stale cgroups swept");
     let engine = engine_with(languages.clone(), jail);
     let result = if args.json {
         engine.run(&request, &mut brig_jail::Discard)?
