@@ -84,7 +84,8 @@ impl Pool {
             config,
             ready: Mutex::new(VecDeque::new()),
             stats: Mutex::new(stats),
-            last_hit: Mutex::new(None),
+            // A new pool counts as in demand: it fills to its target first.
+            last_hit: Mutex::new(Some(Instant::now())),
         }
     }
 
