@@ -78,6 +78,17 @@ pub struct Engine {
 /// File extensions of WebAssembly modules (binary and text).
 pub const WASM_EXTENSIONS: &[&str] = &["wasm", "wat"];
 
+/// Every problem of a validation, as one `Invalid` error.
+fn invalid<E: std::fmt::Display>(errors: Vec<E>) -> EngineError {
+    EngineError::Invalid(
+        errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
+}
+
 fn substitute(argv: &[String], source: &str, limits: &Limits) -> Vec<String> {
     argv.iter()
         .map(|a| {
@@ -98,15 +109,7 @@ impl Engine {
     ) -> Result<SandboxSpec, EngineError> {
         let lang = &language.language;
         let limits = language.limits.with(&request.limits);
-        limits.validate().map_err(|errors| {
-            EngineError::Invalid(
-                errors
-                    .iter()
-                    .map(|e| e.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
-        })?;
+        limits.validate().map_err(invalid)?;
         let mut files = vec![SpecFile {
             path: lang.source_file.clone(),
             content: request.source.clone(),
@@ -160,15 +163,7 @@ impl Engine {
             system_files: Vec::new(),
             steps,
         };
-        spec.validate().map_err(|errors| {
-            EngineError::Invalid(
-                errors
-                    .iter()
-                    .map(|e| e.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
-        })?;
+        spec.validate().map_err(invalid)?;
         Ok(spec)
     }
 
@@ -216,15 +211,7 @@ impl Engine {
             }
         };
         let limits = Limits::default().with(&request.limits);
-        limits.validate().map_err(|errors| {
-            EngineError::Invalid(
-                errors
-                    .iter()
-                    .map(|e| e.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
-        })?;
+        limits.validate().map_err(invalid)?;
         let stdin = match &request.stdin {
             Stdin::Null => Vec::new(),
             Stdin::Bytes(bytes) => bytes.clone(),

@@ -7,8 +7,8 @@ use std::io::{self, Read, Write};
 /// Largest frame accepted (a spec carries the program's files).
 pub const MAX_FRAME: usize = 256 << 20;
 
-/// Writes one frame whose payload is the concatenation of `payload`'s parts.
-pub fn write_frame(out: &mut impl Write, tag: u8, payload: &[&[u8]]) -> io::Result<()> {
+/// One frame, encoded: the payload is the concatenation of `payload`'s parts.
+pub fn encode(tag: u8, payload: &[&[u8]]) -> Vec<u8> {
     let len: usize = payload.iter().map(|p| p.len()).sum::<usize>() + 1;
     let mut frame = Vec::with_capacity(4 + len);
     frame.extend_from_slice(&(len as u32).to_le_bytes());
@@ -16,7 +16,12 @@ pub fn write_frame(out: &mut impl Write, tag: u8, payload: &[&[u8]]) -> io::Resu
     for part in payload {
         frame.extend_from_slice(part);
     }
-    out.write_all(&frame)
+    frame
+}
+
+/// Writes one frame whose payload is the concatenation of `payload`'s parts.
+pub fn write_frame(out: &mut impl Write, tag: u8, payload: &[&[u8]]) -> io::Result<()> {
+    out.write_all(&encode(tag, payload))
 }
 
 /// Reads one frame: `None` at a clean end of stream.
