@@ -168,6 +168,15 @@ pub fn run_here(
     phase("network namespace");
     let plan = mounts::plan(spec, (host.uid, host.gid), root_user)?;
     let root = config.runtime_dir.join("root");
+    // Our original mount namespace, to return to once the last sandbox is cloned: the private
+    // one (with the new root) is then torn down while the program runs, not when we exit.
+    let host_mounts = rustix::fs::open(
+        "/proc/thread-self/ns/mnt",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .ok()
+    .filter(|_| root_user);
     sys::unshare_mount_namespace().map_err(os("unshare mount namespace"))?;
     mounts::prepare_root(&root)?;
     mounts::apply(&root, &plan)?;
@@ -201,6 +210,11 @@ pub fn run_here(
             control,
             sink,
             agent: None,
+            leave_to: if index + 1 == spec.steps.len() {
+                host_mounts.as_ref()
+            } else {
+                None
+            },
         })?;
         let succeeded = step_report.termination.exit == Exit::Code(0)
             && step_report.termination.killed_for.is_none();
@@ -263,6 +277,7 @@ fn run_session(
         control: Some(control),
         sink,
         agent: Some((OwnedFd::from(theirs), session.kernel.clone())),
+        leave_to: None,
     };
     let started = start(&mut ctx)?;
     crate::session_host::serve(started, ours, control)?;
@@ -282,6 +297,8 @@ struct StepContext<'a> {
     sink: &'a mut dyn OutputSink,
     /// Session mode: the agent's end of the socket, and the kernel it starts.
     agent: Option<(OwnedFd, Option<crate::agent::KernelSpec>)>,
+    /// The helper's original mount namespace, to return to after cloning the last step.
+    leave_to: Option<&'a OwnedFd>,
 }
 
 /// A sandbox whose init is running (released by the helper).
@@ -423,6 +440,13 @@ fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
         other => other,
     }
     .map_err(os("clone3"))?;
+    if let (Forked::Parent { .. }, Some(host)) = (&forked, ctx.leave_to) {
+        // Best effort: staying costs only the teardown at exit.
+        let _ = rustix::thread::move_into_link_name_space(
+            rustix::fd::AsFd::as_fd(host),
+            Some(rustix::thread::LinkNameSpaceType::Mount),
+        );
+    }
     let (pid, pidfd) = match forked {
         Forked::Child => {
             drop((stdout_r, stderr_r, go_w, error_r, status_r));
