@@ -286,3 +286,23 @@ fn python_runs_on_the_wasm_tier_when_installed() {
     assert_eq!(r["exit_code"], 3);
     assert_eq!(stdout(&r), "wasi in\n");
 }
+
+#[test]
+fn the_process_tier_reports_the_memory_limit_from_its_cgroup_as_root() {
+    if no_sandbox() {
+        return;
+    }
+    let bomb = program(
+        "py",
+        "chunks = []\nwhile True:\n    chunks.append(bytearray(8 << 20))",
+    );
+    let r = run_json(
+        &bomb.path,
+        &["--tier", "process", "--memory", "64MiB"],
+        &[],
+        b"",
+    );
+    assert_status(&r, "memory_limit");
+    assert_eq!(r["tier"], "process");
+    assert!(r["memory_peak_bytes"].as_u64().unwrap() > 32 << 20, "{r}");
+}
