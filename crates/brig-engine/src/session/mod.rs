@@ -758,15 +758,18 @@ async fn maintain(inner: Weak<Inner>) {
             for sandbox in retired {
                 tokio::spawn(async move { sandbox.shutdown().await });
             }
-            if missing > 0 && pool.stats().building == 0 {
+            // Builders: as many as the machine has cores (a build is mostly one interpreter
+            // starting), each taking one missing sandbox at a time.
+            let builders = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let mut building = pool.stats().building;
+            while building < missing.min(builders) {
+                building += 1;
+                pool.add_building(1);
                 let pool = pool.clone();
                 let weak = inner.clone();
-                pool.set_building(missing);
                 tokio::spawn(async move {
-                    // One build at a time: builds compete for the same CPUs.
                     let template = pool.template.clone();
-                    for left in (1..=missing).rev() {
-                        pool.set_building(left);
+                    loop {
                         let Some(inner) = weak.upgrade() else { break };
                         let started = std::time::Instant::now();
                         let built = SessionManager::build(&inner, &template, template.limits).await;
@@ -775,8 +778,11 @@ async fn maintain(inner: Weak<Inner>) {
                             Ok(sandbox) => pool.put(sandbox),
                             Err(_) => break,
                         }
+                        if !pool.wants_more(Instant::now()) {
+                            break;
+                        }
                     }
-                    pool.set_building(0);
+                    pool.add_building(-1);
                 });
             }
         }

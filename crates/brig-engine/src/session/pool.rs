@@ -125,9 +125,17 @@ impl Pool {
         stats
     }
 
-    /// Records how many builds are under way.
-    pub fn set_building(&self, n: usize) {
-        self.stats.lock().expect("pool").building = n;
+    /// Whether a builder that just finished should build another: the ready sandboxes plus the
+    /// other builds under way are still short of what the pool wants.
+    pub fn wants_more(&self, now: Instant) -> bool {
+        let others = self.stats.lock().expect("pool").building.saturating_sub(1);
+        self.ready.lock().expect("pool").len() + others < self.desired(now)
+    }
+
+    /// Counts builds starting (+1) and ending (-1).
+    pub fn add_building(&self, delta: isize) {
+        let mut stats = self.stats.lock().expect("pool");
+        stats.building = stats.building.saturating_add_signed(delta);
     }
 
     /// How many ready sandboxes the pool wants now.
