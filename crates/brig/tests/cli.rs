@@ -306,3 +306,26 @@ fn the_process_tier_reports_the_memory_limit_from_its_cgroup_as_root() {
     assert_eq!(r["tier"], "process");
     assert!(r["memory_peak_bytes"].as_u64().unwrap() > 32 << 20, "{r}");
 }
+
+#[test]
+fn network_is_off_unless_asked_for() {
+    if no_sandbox() {
+        return;
+    }
+    let p = program(
+        "py",
+        "import socket\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\ns.listen()\nprint('listening')",
+    );
+    let r = run_json(&p.path, &[], &[], b"");
+    assert_status(&r, "runtime_error");
+    assert!(
+        r["stderr"]
+            .as_str()
+            .unwrap()
+            .contains("[Errno 1] Operation not permitted"),
+        "{r}"
+    );
+    let r = run_json(&p.path, &["--network"], &[], b"");
+    assert_status(&r, "ok");
+    assert_eq!(stdout(&r), "listening\n");
+}
