@@ -5,16 +5,18 @@
 //! async (tokio); a background task owned by the manager refills the pools and reaps sessions
 //! past their TTL or idle timeout, on tokio's clock (so tests can pause it).
 
+mod execution;
+mod maintenance;
 pub mod pool;
 pub mod sandbox;
 pub mod templates;
 
-use brig_core::{DisplayOutput, LimitOverrides, Limits, RunResult, Status, Tier};
-use brig_jail::agent::{ExecKind, ExecReport, KernelSpec};
+use brig_core::{DisplayOutput, LimitOverrides, Limits, RunResult};
+use brig_jail::agent::KernelSpec;
 use brig_jail::spec::{SessionSpec, SpecFile};
 use brig_jail::{JailConfig, SandboxSpec};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -279,7 +281,7 @@ impl SessionManager {
             }),
         };
         let weak = Arc::downgrade(&manager.inner);
-        tokio::spawn(maintain(weak));
+        tokio::spawn(maintenance::maintain(weak));
         manager
     }
 
@@ -455,7 +457,7 @@ impl SessionManager {
         let languages = self.inner.languages.clone();
         tokio::spawn(async move {
             let _turn = session.exec_lock.lock().await;
-            let result = run_in(
+            let result = execution::run_in(
                 &session.sandbox,
                 &session.template,
                 &languages,
@@ -551,7 +553,8 @@ impl SessionManager {
         let template = templates::find(template)
             .ok_or_else(|| SessionError::Invalid(format!("unknown template `{template}`")))?;
         let (sandbox, _) = self.obtain(&template, template.limits).await?;
-        let result = run_in(&sandbox, &template, &self.inner.languages, request, None).await;
+        let result =
+            execution::run_in(&sandbox, &template, &self.inner.languages, request, None).await;
         tokio::spawn(async move { sandbox.shutdown().await });
         Ok(result)
     }
@@ -559,234 +562,5 @@ impl SessionManager {
     /// The helper pid of a session's sandbox (for tests that simulate a crash).
     pub fn helper_pid(&self, owner: &str, id: &str) -> Option<u32> {
         self.get(owner, id).ok()?.sandbox.helper_pid()
-    }
-}
-
-/// Runs one execution in `sandbox` and builds its result, streaming events to `tx`.
-async fn run_in(
-    sandbox: &Sandbox,
-    template: &Template,
-    languages: &Languages,
-    request: Execute,
-    tx: Option<&mpsc::UnboundedSender<StreamEvent>>,
-) -> RunResult {
-    let mut limits = template.limits.with(&request.limits);
-    if let Some(timeout) = request.timeout_ms {
-        limits.timeout_ms = timeout;
-        limits.cpu_time_ms = limits.cpu_time_ms.max(timeout);
-    }
-    if let Err(errors) = limits.validate() {
-        return RunResult::internal_error(
-            Tier::Namespace,
-            errors
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("; "),
-        );
-    }
-    let language = request
-        .language
-        .clone()
-        .unwrap_or_else(|| template.language.to_string());
-    let kind = match exec_kind(sandbox, template, languages, &language, &request.code).await {
-        Ok(kind) => kind,
-        Err(message) => {
-            let mut result = RunResult::internal_error(Tier::Namespace, message);
-            result.status = Status::RuntimeError;
-            return result;
-        }
-    };
-    let (_, mut events) = match sandbox.exec(kind, limits, request.stdin).await {
-        Ok(started) => started,
-        Err(e) => return RunResult::internal_error(Tier::Namespace, e.to_string()),
-    };
-    let (mut stdout, mut stderr, mut outputs) = (Vec::new(), Vec::new(), Vec::new());
-    while let Some(event) = events.recv().await {
-        match event {
-            ExecEvent::Stdout(data) => {
-                if let Some(tx) = tx {
-                    let _ = tx.send(StreamEvent::Stdout {
-                        text: String::from_utf8_lossy(&data).into_owned(),
-                    });
-                }
-                stdout.extend_from_slice(&data);
-            }
-            ExecEvent::Stderr(data) => {
-                if let Some(tx) = tx {
-                    let _ = tx.send(StreamEvent::Stderr {
-                        text: String::from_utf8_lossy(&data).into_owned(),
-                    });
-                }
-                stderr.extend_from_slice(&data);
-            }
-            ExecEvent::Display(bundle) => {
-                let output = DisplayOutput::from_bundle(bundle);
-                if let Some(tx) = tx {
-                    let _ = tx.send(StreamEvent::Display {
-                        output: output.clone(),
-                    });
-                }
-                outputs.push(output);
-            }
-            ExecEvent::Done(report) => return to_result(report, stdout, stderr, outputs),
-            ExecEvent::Failed(reason) => {
-                let mut result = RunResult::internal_error(Tier::Namespace, reason);
-                result.stdout = String::from_utf8_lossy(&stdout).into_owned();
-                result.stderr = String::from_utf8_lossy(&stderr).into_owned();
-                return result;
-            }
-        }
-    }
-    RunResult::internal_error(Tier::Namespace, "the execution ended without a result")
-}
-
-/// How `code` in `language` runs in a session: a cell for Python, `bash -c` for bash, the
-/// language's run command on a file for other interpreted languages.
-async fn exec_kind(
-    sandbox: &Sandbox,
-    template: &Template,
-    languages: &Languages,
-    language: &str,
-    code: &str,
-) -> Result<ExecKind, String> {
-    let resolved = languages
-        .find(language)
-        .ok_or_else(|| format!("unknown language `{language}`"))?;
-    let lang = &resolved.language;
-    if lang.id == "python" && template.preload.is_some() {
-        return Ok(ExecKind::Cell {
-            code: code.to_string(),
-        });
-    }
-    if let Some(reason) = &resolved.unavailable {
-        return Err(format!("language `{}` is unavailable: {reason}", lang.id));
-    }
-    if lang.compile.is_some() {
-        return Err(format!(
-            "compiled languages (`{}`) run as one-shot executions, not in sessions",
-            lang.id
-        ));
-    }
-    let env = resolved.env.clone();
-    if lang.id == "bash" {
-        return Ok(ExecKind::Command {
-            argv: vec!["/bin/bash".into(), "-c".into(), code.to_string()],
-            env,
-            cwd: "/work".into(),
-        });
-    }
-    // Other interpreters read the code from a file beside the user's.
-    let file = format!(".brig/{}", lang.source_file);
-    sandbox
-        .write_file(&file, code.as_bytes().to_vec(), 0o644)
-        .await
-        .map_err(|e| e.to_string())?;
-    let argv = lang
-        .run
-        .iter()
-        .map(|a| a.replace("{source}", &format!("/work/{file}")))
-        .collect();
-    Ok(ExecKind::Command {
-        argv,
-        env,
-        cwd: "/work".into(),
-    })
-}
-
-fn to_result(
-    report: ExecReport,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-    outputs: Vec<DisplayOutput>,
-) -> RunResult {
-    let cell = report.cell.clone();
-    RunResult {
-        status: report.status,
-        limit: report.limit,
-        exit_code: report.exit_code,
-        signal: report.signal,
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        wall_ms: report.wall_ms,
-        cpu_ms: report.cpu_ms,
-        memory_peak_bytes: report.memory_peak_bytes,
-        tier: Tier::Namespace,
-        compile: None,
-        message: report.error.clone().or_else(|| {
-            report
-                .kernel_restarted
-                .then(|| "the Python kernel was restarted: earlier variables are gone".to_string())
-        }),
-        result: cell.as_ref().and_then(|c| c.result.clone()),
-        error: cell.as_ref().and_then(|c| c.error.clone()),
-        outputs,
-        kernel_restarted: report.kernel_restarted,
-    }
-}
-
-/// The background task: reap sessions, maintain pools; stops when the manager is dropped.
-async fn maintain(inner: Weak<Inner>) {
-    let interval = match inner.upgrade() {
-        Some(inner) => inner.config.maintenance_interval,
-        None => return,
-    };
-    loop {
-        let Some(strong) = inner.upgrade() else {
-            return;
-        };
-        let now = Instant::now();
-        // Reap.
-        let expired: Vec<Arc<Session>> = {
-            let mut sessions = strong.sessions.lock().expect("sessions");
-            let ids: Vec<String> = sessions
-                .values()
-                .filter(|s| {
-                    let idle = now.duration_since(*s.last_used.lock().expect("session"));
-                    now.duration_since(s.created) >= s.ttl || idle >= s.idle_timeout
-                })
-                .map(|s| s.id.clone())
-                .collect();
-            ids.iter().filter_map(|id| sessions.remove(id)).collect()
-        };
-        for session in expired {
-            tokio::spawn(async move { session.sandbox.shutdown().await });
-        }
-        // Pools.
-        for pool in strong.pools.values() {
-            let (retired, missing) = pool.maintain(now);
-            for sandbox in retired {
-                tokio::spawn(async move { sandbox.shutdown().await });
-            }
-            // Builders: as many as the machine has cores (a build is mostly one interpreter
-            // starting), each taking one missing sandbox at a time.
-            let builders = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let mut building = pool.stats().building;
-            while building < missing.min(builders) {
-                building += 1;
-                pool.add_building(1);
-                let pool = pool.clone();
-                let weak = inner.clone();
-                tokio::spawn(async move {
-                    let template = pool.template.clone();
-                    loop {
-                        let Some(inner) = weak.upgrade() else { break };
-                        let started = std::time::Instant::now();
-                        let built = SessionManager::build(&inner, &template, template.limits).await;
-                        pool.record_build(started.elapsed(), built.is_ok());
-                        match built {
-                            Ok(sandbox) => pool.put(sandbox),
-                            Err(_) => break,
-                        }
-                        if !pool.wants_more(Instant::now()) {
-                            break;
-                        }
-                    }
-                    pool.add_building(-1);
-                });
-            }
-        }
-        drop(strong);
-        tokio::time::sleep(interval).await;
     }
 }
