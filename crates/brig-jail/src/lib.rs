@@ -36,6 +36,7 @@ pub mod run;
 pub mod seccomp;
 mod session_host;
 pub mod spec;
+mod step;
 pub mod supervise;
 mod sys;
 

@@ -1,0 +1,326 @@
+//! One sandbox of a run, from the helper's side: create its cgroup, clone its init into new
+//! namespaces, write its id maps, release it (`start`), then watch it to the end and report
+//! (`finish`). Sessions use `start` and hand the running sandbox to `session_host`.
+
+use brig_core::{Exit, Limits, Termination};
+use rustix::fd::OwnedFd;
+use rustix::pipe::PipeFlags;
+use std::path::{Path, PathBuf};
+
+use crate::cgroup::{CgroupLimits, Cgroups};
+use crate::child::{ChildFds, ChildPlan};
+use crate::identity::HostId;
+use crate::report::{OutputSink, StepReport};
+use crate::rlimits;
+use crate::run::{JailError, os, os_errno, phase};
+use crate::spec::{SandboxSpec, Step};
+use crate::supervise::{self, StepFds};
+use crate::sys::{self, Forked, PreparedExec};
+
+pub(crate) struct StepContext<'a> {
+    pub(crate) spec: &'a SandboxSpec,
+    pub(crate) step: &'a Step,
+    pub(crate) index: usize,
+    pub(crate) root: &'a Path,
+    pub(crate) host: &'a HostId,
+    pub(crate) cgroups: Option<&'a Cgroups>,
+    pub(crate) filter: &'a seccompiler::BpfProgram,
+    pub(crate) stdin: Option<OwnedFd>,
+    pub(crate) control: Option<&'a OwnedFd>,
+    pub(crate) sink: &'a mut dyn OutputSink,
+    /// Session mode: the agent's end of the socket, and the kernel it starts.
+    pub(crate) agent: Option<(OwnedFd, Option<crate::agent::KernelSpec>)>,
+    /// The helper's original mount namespace, to return to after cloning the last step.
+    pub(crate) leave_to: Option<&'a OwnedFd>,
+}
+
+/// A sandbox whose init is running (released by the helper).
+pub(crate) struct Started {
+    pub(crate) pid: i32,
+    pub(crate) pidfd: OwnedFd,
+    pub(crate) cgroup: Option<crate::cgroup::Cgroup>,
+    pub(crate) stdout: OwnedFd,
+    pub(crate) stderr: OwnedFd,
+    pub(crate) error: OwnedFd,
+    pub(crate) status: OwnedFd,
+}
+
+/// Namespaces of every sandbox: the network namespace was already entered by the helper.
+const NAMESPACES: u64 = (libc::CLONE_NEWUSER
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWNS
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUTS) as u64;
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), JailError> {
+    rustix::pipe::pipe_with(PipeFlags::CLOEXEC).map_err(os_errno("pipe"))
+}
+
+pub(crate) fn cgroup_name(index: usize) -> String {
+    format!(
+        "run-{}-{}-{}",
+        std::process::id(),
+        process_start_time(),
+        index
+    )
+}
+
+/// Our start time in clock ticks since boot (field 22 of /proc/self/stat): with the pid it
+/// names a process uniquely, so a stale cgroup's owner can be recognised as gone.
+pub fn process_start_time() -> u64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            let after_comm = &stat[stat.rfind(')')? + 2..];
+            after_comm.split(' ').nth(19)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+pub(crate) fn run_step(mut ctx: StepContext<'_>) -> Result<StepReport, JailError> {
+    let started = start(&mut ctx)?;
+    finish(started, ctx)
+}
+
+/// Creates the step's cgroup, clones the sandbox's init, maps its ids, and releases it.
+pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
+    let step = ctx.step;
+    let limits: &Limits = &step.limits;
+    phase("step start");
+    let cgroup = match ctx.cgroups {
+        Some(cgroups) => Some(cgroups.create(
+            &cgroup_name(ctx.index),
+            &CgroupLimits {
+                memory_bytes: limits.memory_bytes,
+                pids: limits.pids + 1, // + the sandbox's init
+                cpu_quota_percent: limits.cpu_quota_percent,
+            },
+        )?),
+        None => None,
+    };
+    let env: Vec<(String, String)> = step
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let exec = PreparedExec::new(&step.argv, &env).map_err(os("prepare exec"))?;
+    let mut rlimit_plan = rlimits::plan(limits);
+    if cgroup.is_none() {
+        // No memory controller: the address-space limit is the only memory bound.
+        rlimit_plan.push((rustix::process::Resource::As, limits.memory_bytes));
+    }
+    let (stdout_r, stdout_w) = pipe()?;
+    let (stderr_r, stderr_w) = pipe()?;
+    let (go_r, go_w) = pipe()?;
+    let (error_r, error_w) = pipe()?;
+    let (status_r, status_w) = pipe()?;
+    let stdin = match ctx.stdin.take() {
+        Some(fd) => fd,
+        None => rustix::fs::open(
+            "/dev/null",
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(os_errno("open /dev/null"))?,
+    };
+    let ro_mounts: Vec<PathBuf> = ctx.spec.ro_mounts.clone();
+    let cgroup_tasks = match &cgroup {
+        Some(cgroup) => cgroup.open_self_attach()?,
+        None => Vec::new(),
+    };
+    let plan = ChildPlan {
+        root: ctx.root,
+        hostname: &ctx.spec.hostname,
+        ro_mounts: &ro_mounts,
+        network: ctx.spec.network,
+        exec: &exec,
+        cwd: &step.cwd,
+        rlimits: &rlimit_plan,
+        seccomp: ctx.filter,
+        cgroup_tasks: &cgroup_tasks,
+        kernel: ctx.agent.as_ref().and_then(|(_, kernel)| kernel.as_ref()),
+    };
+    let agent_fd = ctx
+        .agent
+        .as_ref()
+        .map(|(fd, _)| rustix::io::dup(fd))
+        .transpose()
+        .map_err(os_errno("dup the agent socket"))?;
+    // On cgroup v2 the child is born in its cgroup; on v1 it is attached below.
+    let cgroup_dir = match cgroup.as_ref().and_then(|c| c.unified_dir()) {
+        Some(dir) => Some(
+            rustix::fs::open(
+                dir,
+                rustix::fs::OFlags::PATH
+                    | rustix::fs::OFlags::DIRECTORY
+                    | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .map_err(os_errno("open the cgroup"))?,
+        ),
+        None => None,
+    };
+    let mut cgroup_dir = cgroup_dir;
+    let forked = match sys::clone_into_namespaces(
+        NAMESPACES,
+        cgroup_dir.as_ref().map(rustix::fd::AsFd::as_fd),
+    ) {
+        // A kernel or cgroup that refuses CLONE_INTO_CGROUP: clone, then attach.
+        Err(_) if cgroup_dir.is_some() => {
+            cgroup_dir = None;
+            sys::clone_into_namespaces(NAMESPACES, None)
+        }
+        other => other,
+    }
+    .map_err(os("clone3"))?;
+    if let (Forked::Parent { .. }, Some(host)) = (&forked, ctx.leave_to) {
+        // Best effort: staying costs only the teardown at exit.
+        let _ = rustix::thread::move_into_link_name_space(
+            rustix::fd::AsFd::as_fd(host),
+            Some(rustix::thread::LinkNameSpaceType::Mount),
+        );
+    }
+    let (pid, pidfd) = match forked {
+        Forked::Child => {
+            drop((stdout_r, stderr_r, go_w, error_r, status_r));
+            crate::child::init(
+                &plan,
+                ChildFds {
+                    go: go_r,
+                    error: error_w,
+                    status: status_w,
+                    stdin,
+                    stdout: stdout_w,
+                    stderr: stderr_w,
+                    agent: agent_fd,
+                },
+            )
+        }
+        Forked::Parent { pid, pidfd } => (pid, pidfd.expect("clone3 returns a pidfd")),
+    };
+    let self_attached = !cgroup_tasks.is_empty();
+    drop((
+        stdout_w,
+        stderr_w,
+        go_r,
+        error_w,
+        status_w,
+        stdin,
+        cgroup_tasks,
+    ));
+    // From outside: the id maps (only we, in the parent user namespace, may write them) and
+    // the cgroup. Then closing `go` releases the child.
+    let setup = (|| -> Result<(), JailError> {
+        let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+        std::fs::write(proc_dir.join("setgroups"), "deny").map_err(os("write setgroups"))?;
+        std::fs::write(proc_dir.join("uid_map"), ctx.host.uid_map())
+            .map_err(os("write uid_map"))?;
+        std::fs::write(proc_dir.join("gid_map"), ctx.host.gid_map())
+            .map_err(os("write gid_map"))?;
+        // v1: the child moves itself (`cgroup_tasks`), so nothing to do from here. v2 without
+        // CLONE_INTO_CGROUP (refused above): attach from outside.
+        if let (Some(cgroup), None, true) = (&cgroup, &cgroup_dir, !self_attached) {
+            cgroup.attach(pid)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = setup {
+        let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
+        let _ = rustix::process::waitpid(
+            rustix::process::Pid::from_raw(pid),
+            rustix::process::WaitOptions::empty(),
+        );
+        if let Some(cgroup) = cgroup {
+            let _ = cgroup.remove();
+        }
+        return Err(e);
+    }
+    phase("cloned, mapped, attached");
+    rustix::io::write(&go_w, b"G").map_err(os_errno("release the sandbox"))?;
+    drop(go_w);
+    drop(agent_fd);
+    // Our copy of the agent's end must go, or its socket never reports EOF.
+    ctx.agent = None;
+    Ok(Started {
+        pid,
+        pidfd,
+        cgroup,
+        stdout: stdout_r,
+        stderr: stderr_r,
+        error: error_r,
+        status: status_r,
+    })
+}
+
+/// Watches a started one-shot step to its end and reports it.
+fn finish(started: Started, ctx: StepContext<'_>) -> Result<StepReport, JailError> {
+    let Started {
+        pid,
+        pidfd,
+        cgroup,
+        stdout: stdout_r,
+        stderr: stderr_r,
+        error: error_r,
+        status: status_r,
+    } = started;
+    let step = ctx.step;
+    let limits = &step.limits;
+
+    let observed = supervise::watch(
+        StepFds {
+            stdout: stdout_r,
+            stderr: stderr_r,
+            error: error_r,
+            status: status_r,
+            pidfd,
+        },
+        ctx.index,
+        limits,
+        cgroup.as_ref(),
+        ctx.control,
+        ctx.sink,
+        &|| {},
+    )
+    .map_err(os("supervise"))?;
+    // Reap init (it has exited, or was killed, when watch returns).
+    let _ = rustix::process::waitpid(
+        rustix::process::Pid::from_raw(pid),
+        rustix::process::WaitOptions::empty(),
+    );
+    phase("program exited");
+    let wall_ms = observed.wall.as_millis() as u64;
+    let stats = match &cgroup {
+        Some(cgroup) => Some(cgroup.stats()?),
+        None => None,
+    };
+    if let Some(cgroup) = cgroup {
+        cgroup.remove()?;
+    }
+    phase("cgroup removed");
+    if let (Some(failure), None) = (observed.setup_failure, observed.killed_for) {
+        return Err(JailError::Setup(failure));
+    }
+    let exit = match (observed.exit, observed.killed_for) {
+        (Some(exit), _) => exit,
+        (None, Some(_)) => Exit::Signal(libc::SIGKILL),
+        // Init was OOM-killed (or otherwise died) before it could report: the program went
+        // with it.
+        (None, None) if stats.as_ref().is_some_and(|s| s.oom_kills > 0) => {
+            Exit::Signal(libc::SIGKILL)
+        }
+        (None, None) => return Err(JailError::LostStatus),
+    };
+    Ok(StepReport {
+        name: step.name.clone(),
+        termination: Termination {
+            exit,
+            killed_for: observed.killed_for,
+            oom_killed: stats.as_ref().is_some_and(|s| s.oom_kills > 0),
+        },
+        stdout: observed.stdout,
+        stderr: observed.stderr,
+        wall_ms,
+        cpu_ms: stats.as_ref().map_or(0, |s| s.cpu_usage_ns / 1_000_000),
+        memory_peak_bytes: stats.as_ref().map_or(0, |s| s.memory_peak_bytes),
+    })
+}
