@@ -333,7 +333,13 @@ fn the_search_prefix_answers_exactly_like_the_linear_filter() {
         let policy = SeccompPolicy { allow_network };
         let fast = compile(&policy).unwrap();
         let linear = compile_linear(&policy).unwrap();
-        assert!(fast.len() > linear.len());
+        // The search plus a body for the argument-filtered calls only is much shorter.
+        assert!(
+            fast.len() * 2 < linear.len(),
+            "{} vs {}",
+            fast.len(),
+            linear.len()
+        );
         let numbers = (0..1100u32).chain([0x4000_0000, 0x4000_0027, 0x4000_0200, u32::MAX]);
         let mut checked = 0;
         for nr in numbers {

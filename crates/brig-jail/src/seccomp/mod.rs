@@ -144,8 +144,15 @@ fn build(policy: &SeccompPolicy) -> Result<BpfProgram, BackendError> {
 
 fn build_with(policy: &SeccompPolicy, with_fast_path: bool) -> Result<BpfProgram, BackendError> {
     let arch = TargetArch::try_from(std::env::consts::ARCH)?;
+    let mut rules = rules(policy)?;
+    if with_fast_path {
+        // The search answers every unconditional syscall itself; the body only has to judge
+        // the argument-filtered ones (and the foreign architecture), which keeps it short to
+        // validate and JIT-compile at install time.
+        rules.retain(|_, conditions| !conditions.is_empty());
+    }
     let filter = SeccompFilter::new(
-        rules(policy)?,
+        rules,
         SeccompAction::Errno(libc::EPERM as u32),
         SeccompAction::Allow,
         arch,
