@@ -69,6 +69,9 @@ pub struct JailConfig {
     pub helper: PathBuf,
     /// How many empty network namespaces to keep for reuse (root only; 0: a fresh one per run).
     pub netns_pool: u32,
+    /// Sweep stale cgroups while the first step runs (for `brig run`, where every run is a
+    /// start of Brig); off the critical path, since the program is already running.
+    pub sweep_while_running: bool,
 }
 
 impl Default for JailConfig {
@@ -88,6 +91,7 @@ impl Default for JailConfig {
             uid_count: range.count,
             helper: std::env::current_exe().unwrap_or_else(|_| "brig".into()),
             netns_pool: 64,
+            sweep_while_running: false,
         }
     }
 }

@@ -52,6 +52,9 @@ pub fn run(
         crate::run::process_start_time()
     ));
     std::fs::create_dir_all(&work).map_err(os("create the work dir"))?;
+    if let (true, Some(cgroups)) = (config.sweep_while_running, cgroups) {
+        crate::run::sweep_stale_cgroups(cgroups);
+    }
     let result = run_in(&work, spec, stdin, control, sink, cgroups);
     let _ = std::fs::remove_dir_all(&work);
     result

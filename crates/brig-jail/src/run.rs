@@ -211,6 +211,7 @@ pub fn run_here(
             control,
             sink,
             agent: None,
+            sweep_stale: index == 0 && config.sweep_while_running,
             leave_to: if index + 1 == spec.steps.len() {
                 host_mounts.as_ref()
             } else {
@@ -279,6 +280,7 @@ fn run_session(
         sink,
         agent: Some((OwnedFd::from(theirs), session.kernel.clone())),
         leave_to: None,
+        sweep_stale: false,
     };
     let started = start(&mut ctx)?;
     crate::session_host::serve(started, ours, control)?;
@@ -294,7 +296,7 @@ pub fn sweep_stale(config: &JailConfig) -> usize {
     }
 }
 
-fn sweep_stale_cgroups(cgroups: &Cgroups) -> usize {
+pub(crate) fn sweep_stale_cgroups(cgroups: &Cgroups) -> usize {
     let Ok(names) = cgroups.list() else { return 0 };
     let mut removed = 0;
     for name in names {

@@ -32,6 +32,8 @@ pub(crate) struct StepContext<'a> {
     pub(crate) agent: Option<(OwnedFd, Option<crate::agent::KernelSpec>)>,
     /// The helper's original mount namespace, to return to after cloning the last step.
     pub(crate) leave_to: Option<&'a OwnedFd>,
+    /// Sweep stale cgroups once the sandbox runs.
+    pub(crate) sweep_stale: bool,
 }
 
 /// A sandbox whose init is running (released by the helper).
@@ -238,6 +240,11 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
     phase("cloned, mapped, attached");
     rustix::io::write(&go_w, b"G").map_err(os_errno("release the sandbox"))?;
     drop(go_w);
+    if ctx.sweep_stale
+        && let Some(cgroups) = ctx.cgroups
+    {
+        crate::run::sweep_stale_cgroups(cgroups);
+    }
     drop(agent_fd);
     // Our copy of the agent's end must go, or its socket never reports EOF.
     ctx.agent = None;

@@ -138,10 +138,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         let result = engine.run_wasm(&request)?;
         return Ok(finish(&args, &result, true));
     }
-    let jail = JailConfig::default();
-    // A crashed Brig leaves nothing behind for long: the next start removes its cgroups.
-    brig_jail::run::sweep_stale(&jail);
-    brig_jail::run::phase("brig run: stale cgroups swept");
+    // A crashed Brig leaves nothing behind for long: the next start removes its cgroups (while
+    // the program runs).
+    let jail = JailConfig {
+        sweep_while_running: true,
+        ..JailConfig::default()
+    };
     let engine = engine_with(languages.clone(), jail);
     let result = if args.json {
         engine.run(&request, &mut brig_jail::Discard)?

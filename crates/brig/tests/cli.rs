@@ -329,3 +329,35 @@ fn network_is_off_unless_asked_for() {
     assert_status(&r, "ok");
     assert_eq!(stdout(&r), "listening\n");
 }
+
+#[test]
+fn brig_run_sweeps_cgroups_left_by_a_dead_brig() {
+    if no_sandbox() {
+        return;
+    }
+    // A cgroup named for a process that no longer exists, in every v1 controller Brig uses.
+    let stale = "run-999999999-1-0";
+    let dirs: Vec<std::path::PathBuf> = ["memory", "pids", "cpu", "cpuacct"]
+        .iter()
+        .map(|c| {
+            std::path::Path::new("/sys/fs/cgroup")
+                .join(c)
+                .join("brig")
+                .join(stale)
+        })
+        .filter(|d| d.parent().unwrap().parent().unwrap().is_dir())
+        .collect();
+    if dirs.is_empty() {
+        skip("no cgroup v1 hierarchy under /sys/fs/cgroup");
+        return;
+    }
+    for dir in &dirs {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let p = program("sh", "sleep 0.3");
+    let r = run_json(&p.path, &[], &[], b"");
+    assert_status(&r, "ok");
+    for dir in &dirs {
+        assert!(!dir.exists(), "{} was not swept", dir.display());
+    }
+}
