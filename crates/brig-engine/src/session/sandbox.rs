@@ -335,14 +335,9 @@ async fn write_frame(
     tag: u8,
     payload: &[&[u8]],
 ) -> std::io::Result<()> {
-    let len: usize = payload.iter().map(|p| p.len()).sum::<usize>() + 1;
-    let mut frame = Vec::with_capacity(4 + len);
-    frame.extend_from_slice(&(len as u32).to_le_bytes());
-    frame.push(tag);
-    for part in payload {
-        frame.extend_from_slice(part);
-    }
-    writer.write_all(&frame).await
+    writer
+        .write_all(&brig_jail::frame::encode(tag, payload))
+        .await
 }
 
 /// The reader task: routes every frame from the helper until the socket closes.
