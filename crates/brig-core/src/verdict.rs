@@ -45,15 +45,24 @@ pub struct Termination {
 
 const SIGXCPU: i32 = 24;
 
+impl KillReason {
+    /// The status of a run the supervisor ended for this reason: it explains the end better
+    /// than the signal that carried it out.
+    pub fn status(self) -> (Status, Option<TimeoutKind>) {
+        match self {
+            KillReason::OutputLimit => (Status::OutputLimit, None),
+            KillReason::WallTimeout => (Status::Timeout, Some(TimeoutKind::Wall)),
+            KillReason::CpuTimeout => (Status::Timeout, Some(TimeoutKind::Cpu)),
+            KillReason::Cancelled => (Status::Cancelled, None),
+        }
+    }
+}
+
 impl Termination {
     /// The one status this run gets, and for timeouts which limit was hit.
     pub fn status(&self) -> (Status, Option<TimeoutKind>) {
-        match self.killed_for {
-            Some(KillReason::OutputLimit) => return (Status::OutputLimit, None),
-            Some(KillReason::WallTimeout) => return (Status::Timeout, Some(TimeoutKind::Wall)),
-            Some(KillReason::CpuTimeout) => return (Status::Timeout, Some(TimeoutKind::Cpu)),
-            Some(KillReason::Cancelled) => return (Status::Cancelled, None),
-            None => {}
+        if let Some(reason) = self.killed_for {
+            return reason.status();
         }
         match self.exit {
             Exit::Code(0) => (Status::Ok, None),

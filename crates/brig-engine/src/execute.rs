@@ -241,6 +241,17 @@ impl Engine {
             .languages
             .find(&request.language)
             .ok_or_else(|| EngineError::UnknownLanguage(request.language.clone()))?;
+        self.run_language(&language, request, sink)
+    }
+
+    /// Runs a request in a language the caller already resolved (resolving runs the toolchain
+    /// command, e.g. `rustc --print sysroot`, so it is done once per run).
+    pub fn run_language(
+        &self,
+        language: &Resolved,
+        request: &RunRequest,
+        sink: &mut dyn OutputSink,
+    ) -> Result<RunResult, EngineError> {
         if let Some(reason) = &language.unavailable {
             return Err(EngineError::Unavailable {
                 id: language.language.id.clone(),
@@ -259,7 +270,7 @@ impl Engine {
             }
             TierChoice::Wasm => return self.run_wasm(request),
         };
-        let mut spec = self.spec(request, &language)?;
+        let mut spec = self.spec(request, language)?;
         if tier == Tier::Process {
             spec.isolation = brig_jail::spec::Isolation::Process;
         }
@@ -273,7 +284,7 @@ impl Engine {
             }
         };
         Ok(match outcome {
-            Ok(report) => to_result(report, &language, tier),
+            Ok(report) => to_result(report, language, tier),
             Err(e) => RunResult::internal_error(tier, e.to_string()),
         })
     }

@@ -39,10 +39,6 @@ pub enum CapsError {
     NoNewPrivs(io::Error),
 }
 
-fn errno(e: rustix::io::Errno) -> io::Error {
-    io::Error::from_raw_os_error(e.raw_os_error())
-}
-
 /// Drops every capability of the calling process, for good.
 pub fn drop_all() -> Result<(), CapsError> {
     rustix::thread::set_capabilities_secure_bits(
@@ -54,7 +50,7 @@ pub fn drop_all() -> Result<(), CapsError> {
             | CapabilitiesSecureBits::NO_CAP_AMBIENT_RAISE
             | CapabilitiesSecureBits::NO_CAP_AMBIENT_RAISE_LOCKED,
     )
-    .map_err(|e| CapsError::Securebits(errno(e)))?;
+    .map_err(|e| CapsError::Securebits(e.into()))?;
     for cap in 0..=LAST_CAP {
         let Some(capability) = Some(CapabilitySet::from_bits_retain(1 << cap)) else {
             break;
@@ -65,12 +61,12 @@ pub fn drop_all() -> Result<(), CapsError> {
             Err(e) => {
                 return Err(CapsError::Bounding {
                     cap,
-                    source: errno(e),
+                    source: e.into(),
                 });
             }
         }
     }
-    rustix::thread::clear_ambient_capability_set().map_err(|e| CapsError::Ambient(errno(e)))?;
+    rustix::thread::clear_ambient_capability_set().map_err(|e| CapsError::Ambient(e.into()))?;
     rustix::thread::set_capabilities(
         None,
         CapabilitySets {
@@ -79,6 +75,6 @@ pub fn drop_all() -> Result<(), CapsError> {
             inheritable: CapabilitySet::empty(),
         },
     )
-    .map_err(|e| CapsError::Capset(errno(e)))?;
-    rustix::thread::set_no_new_privs(true).map_err(|e| CapsError::NoNewPrivs(errno(e)))
+    .map_err(|e| CapsError::Capset(e.into()))?;
+    rustix::thread::set_no_new_privs(true).map_err(|e| CapsError::NoNewPrivs(e.into()))
 }

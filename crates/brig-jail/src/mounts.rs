@@ -159,10 +159,6 @@ fn syscall_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -
     }
 }
 
-fn errno(e: rustix::io::Errno) -> io::Error {
-    io::Error::from_raw_os_error(e.raw_os_error())
-}
-
 /// The generated `/etc/passwd`: root (unmapped, for tools that look it up), the sandbox user
 /// and nobody.
 fn passwd() -> String {
@@ -350,7 +346,7 @@ pub fn prepare_root(root: &Path) -> Result<(), MountError> {
         "/",
         MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
     )
-    .map_err(errno)
+    .map_err(io::Error::from)
     .map_err(syscall_err("make private", Path::new("/")))?;
     fs::create_dir_all(root).map_err(syscall_err("mkdir", root))?;
     mount_tmpfs(root, ROOT_TMPFS_BYTES, 0o755, None, MountFlags::NOSUID)
@@ -369,7 +365,7 @@ fn mount_tmpfs(
     }
     let data = std::ffi::CString::new(data).expect("no NUL in tmpfs options");
     rustix::mount::mount("tmpfs", target, "tmpfs", flags, Some(data.as_c_str()))
-        .map_err(errno)
+        .map_err(io::Error::from)
         .map_err(syscall_err("mount tmpfs", target))
 }
 
@@ -415,14 +411,14 @@ pub fn apply(root: &Path, ops: &[MountOp]) -> Result<(), MountError> {
                 let path = root.join(path);
                 fs::write(&path, b"").map_err(syscall_err("create mount point", &path))?;
                 rustix::mount::mount_bind(host, &path)
-                    .map_err(errno)
+                    .map_err(io::Error::from)
                     .map_err(syscall_err("bind device", &path))?;
                 rustix::mount::mount_remount(
                     &path,
                     MountFlags::BIND | MountFlags::NOSUID | MountFlags::NOEXEC,
                     "",
                 )
-                .map_err(errno)
+                .map_err(io::Error::from)
                 .map_err(syscall_err("remount device", &path))?;
             }
             MountOp::Device { path, major, minor } => {
@@ -434,7 +430,7 @@ pub fn apply(root: &Path, ops: &[MountOp]) -> Result<(), MountError> {
                     Mode::from_raw_mode(0o666),
                     rustix::fs::makedev(*major, *minor),
                 )
-                .map_err(errno)
+                .map_err(io::Error::from)
                 .map_err(syscall_err("mknod", &path))?;
                 // mknod applies the umask; devices must be usable by the sandbox user.
                 fs::set_permissions(&path, fs::Permissions::from_mode(0o666))
@@ -462,7 +458,7 @@ pub fn apply(root: &Path, ops: &[MountOp]) -> Result<(), MountError> {
                     MountFlags::BIND | MountFlags::RDONLY | MountFlags::NOSUID,
                     "",
                 )
-                .map_err(errno)
+                .map_err(io::Error::from)
                 .map_err(syscall_err("remount read-only", root))?;
             }
         }
@@ -492,14 +488,14 @@ fn bind_read_only(host: &Path, target: &Path) -> Result<(), MountError> {
         fs::write(target, b"").map_err(syscall_err("create mount point", target))?;
     }
     rustix::mount::mount_bind_recursive(host, target)
-        .map_err(errno)
+        .map_err(io::Error::from)
         .map_err(syscall_err("bind", target))?;
     rustix::mount::mount_remount(
         target,
         MountFlags::BIND | MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV,
         "",
     )
-    .map_err(errno)
+    .map_err(io::Error::from)
     .map_err(syscall_err("remount read-only", target))
 }
 
@@ -514,27 +510,27 @@ pub fn enter(root: &Path) -> Result<(), MountError> {
         MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
         None,
     )
-    .map_err(errno)
+    .map_err(io::Error::from)
     .map_err(syscall_err("mount proc", &proc_dir))?;
     // The prepared root is locked (it came from a more privileged mount namespace) and
     // pivot_root refuses a locked new root; a recursive self-bind is a fresh, unlocked copy
     // whose children stay locked.
     rustix::mount::mount_bind_recursive(root, root)
-        .map_err(errno)
+        .map_err(io::Error::from)
         .map_err(syscall_err("bind new root", root))?;
     rustix::process::chdir(root)
-        .map_err(errno)
+        .map_err(io::Error::from)
         .map_err(syscall_err("chdir", root))?;
     // pivot_root(".", ".") stacks the old root on top of the new one; detaching "." then
     // removes the old root without needing a directory for it (see pivot_root(2), NOTES).
     rustix::process::pivot_root(".", ".")
-        .map_err(errno)
+        .map_err(io::Error::from)
         .map_err(syscall_err("pivot_root", root))?;
     rustix::mount::unmount(".", UnmountFlags::DETACH)
-        .map_err(errno)
+        .map_err(io::Error::from)
         .map_err(syscall_err("detach old root", Path::new("/")))?;
     rustix::process::chdir("/")
-        .map_err(errno)
+        .map_err(io::Error::from)
         .map_err(syscall_err("chdir", Path::new("/")))
 }
 

@@ -11,21 +11,17 @@
 
 use brig_core::{Exit, Termination};
 use rustix::fd::{AsFd, OwnedFd};
-use rustix::pipe::PipeFlags;
 use rustix::process::{Pid, Resource, Signal, WaitOptions};
 use std::path::{Path, PathBuf};
 
 use crate::cgroup::{CgroupLimits, Cgroups};
 use crate::report::{OutputSink, Report, StepReport};
-use crate::run::{JailError, cgroup_name};
+use crate::run::{JailError, cgroup_name, os};
 use crate::spec::{SandboxSpec, WORK_DIR};
+use crate::step::pipe;
 use crate::supervise::{self, StepFds};
 use crate::sys::{self, Forked, PreparedExec};
 use crate::{JailConfig, rlimits};
-
-fn os(op: &'static str) -> impl FnOnce(std::io::Error) -> JailError {
-    move |source| JailError::Os { op, source }
-}
 
 /// Replaces the `/work` prefix of a path-like argument with the real work dir.
 fn rebase(arg: &str, work: &Path) -> String {
@@ -211,25 +207,18 @@ fn run_in(
     Ok(report)
 }
 
-fn pipe() -> Result<(OwnedFd, OwnedFd), JailError> {
-    rustix::pipe::pipe_with(PipeFlags::CLOEXEC).map_err(|e| os("pipe")(e.into()))
-}
-
 /// CPU time of our reaped children (cutime + cstime of /proc/self/stat): only the process tier
 /// without cgroups needs it, and the helper exists for one run, so it is this run's.
 fn children_cpu_ms() -> u64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0;
+    let fields = crate::step::stat_fields("self").unwrap_or_default();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
     };
-    let Some(close) = stat.rfind(')') else {
-        return 0;
-    };
-    let fields: Vec<u64> = stat[close + 2..]
-        .split(' ')
-        .map(|f| f.parse().unwrap_or(0))
-        .collect();
-    // After the command: state(0) ... utime(11) stime(12) cutime(13) cstime(14).
-    let ticks = fields.get(13).unwrap_or(&0) + fields.get(14).unwrap_or(&0);
+    // cutime(13) + cstime(14).
+    let ticks = field(13) + field(14);
     ticks * 1000 / rustix::param::clock_ticks_per_second().max(1)
 }
 

@@ -314,13 +314,10 @@ fn is_stale(name: &str) -> bool {
     let (Some(pid), Some(start)) = (parts.next(), parts.next()) else {
         return false;
     };
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    let Some(fields) = crate::step::stat_fields(pid) else {
         return true;
     };
-    let live_start = stat
-        .rfind(')')
-        .and_then(|i| stat[i + 2..].split(' ').nth(19).map(str::to_owned));
-    live_start.as_deref() != Some(start)
+    fields.get(19).map(String::as_str) != Some(start)
 }
 
 #[cfg(test)]

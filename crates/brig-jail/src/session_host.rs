@@ -8,8 +8,8 @@
 //! [`ExecReport`] (`r`) with the one status of DESIGN.md. If the agent dies, the engine gets an
 //! `x` frame saying so and the session ends.
 
-use brig_core::{Exit, KillReason, Limits, Status, Termination, TimeoutKind};
-use rustix::event::{PollFd, PollFlags, Timespec};
+use brig_core::{Exit, KillReason, Limits, Status, Termination};
+use rustix::event::{PollFd, PollFlags};
 use rustix::fd::OwnedFd;
 use rustix::process::Signal;
 use std::os::unix::net::UnixStream;
@@ -34,13 +34,6 @@ struct Watched {
     output_used: u64,
     killed_for: Option<KillReason>,
     killed_at: Option<Instant>,
-}
-
-fn timespec(d: Duration) -> Timespec {
-    Timespec {
-        tv_sec: d.as_secs() as i64,
-        tv_nsec: d.subsec_nanos() as i64,
-    }
 }
 
 fn send_to_agent(agent: &UnixStream, request: &Request) {
@@ -110,7 +103,7 @@ pub(crate) fn serve(
         if error_open {
             fds.push(PollFd::new(&started.error, PollFlags::IN));
         }
-        let _ = rustix::event::poll(&mut fds, Some(&timespec(timeout)));
+        let _ = rustix::event::poll(&mut fds, Some(&crate::supervise::to_timespec(timeout)));
         let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
         drop(fds);
         if ready.get(3).copied().unwrap_or(false) {
@@ -280,10 +273,7 @@ fn finish(
     let (mut status, limit) = match (&error, &cell, exit) {
         (Some(_), _, _) => (Status::InternalError, None),
         (None, Some(cell), _) => match w.killed_for {
-            Some(KillReason::OutputLimit) => (Status::OutputLimit, None),
-            Some(KillReason::WallTimeout) => (Status::Timeout, Some(TimeoutKind::Wall)),
-            Some(KillReason::CpuTimeout) => (Status::Timeout, Some(TimeoutKind::Cpu)),
-            Some(KillReason::Cancelled) => (Status::Cancelled, None),
+            Some(reason) => reason.status(),
             None => match cell.status.as_str() {
                 "ok" => (Status::Ok, None),
                 "compile_error" => (Status::CompileError, None),

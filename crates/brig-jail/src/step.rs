@@ -54,7 +54,8 @@ const NAMESPACES: u64 = (libc::CLONE_NEWUSER
     | libc::CLONE_NEWIPC
     | libc::CLONE_NEWUTS) as u64;
 
-fn pipe() -> Result<(OwnedFd, OwnedFd), JailError> {
+/// A close-on-exec pipe.
+pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd), JailError> {
     rustix::pipe::pipe_with(PipeFlags::CLOEXEC).map_err(os_errno("pipe"))
 }
 
@@ -67,16 +68,24 @@ pub(crate) fn cgroup_name(index: usize) -> String {
     )
 }
 
+/// The fields of `/proc/<pid>/stat` after the command name (which may hold spaces and
+/// parentheses, hence the search for the last `)`): index 0 is the state, 13 and 14 cutime and
+/// cstime, 19 the start time.
+pub(crate) fn stat_fields(pid: &str) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_comm = stat.get(stat.rfind(')')? + 2..)?;
+    Some(after_comm.split(' ').map(str::to_owned).collect())
+}
+
 /// Our start time in clock ticks since boot (field 22 of /proc/self/stat): with the pid it
 /// names a process uniquely, so a stale cgroup's owner can be recognised as gone.
 pub fn process_start_time() -> u64 {
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|stat| {
-            let after_comm = &stat[stat.rfind(')')? + 2..];
-            after_comm.split(' ').nth(19)?.parse().ok()
-        })
-        .unwrap_or(0)
+    static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *START.get_or_init(|| {
+        stat_fields("self")
+            .and_then(|f| f.get(19)?.parse().ok())
+            .unwrap_or(0)
+    })
 }
 
 pub(crate) fn run_step(mut ctx: StepContext<'_>) -> Result<StepReport, JailError> {
@@ -125,7 +134,6 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
         )
         .map_err(os_errno("open /dev/null"))?,
     };
-    let ro_mounts: Vec<PathBuf> = ctx.spec.ro_mounts.clone();
     let cgroup_tasks = match &cgroup {
         Some(cgroup) => cgroup.open_self_attach()?,
         None => Vec::new(),
@@ -133,7 +141,7 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
     let plan = ChildPlan {
         root: ctx.root,
         hostname: &ctx.spec.hostname,
-        ro_mounts: &ro_mounts,
+        ro_mounts: &ctx.spec.ro_mounts,
         network: ctx.spec.network,
         exec: &exec,
         cwd: &step.cwd,

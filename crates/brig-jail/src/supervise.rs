@@ -78,7 +78,8 @@ impl Capture {
     }
 }
 
-fn to_timespec(d: Duration) -> Timespec {
+/// A `poll(2)` timeout.
+pub(crate) fn to_timespec(d: Duration) -> Timespec {
     Timespec {
         tv_sec: d.as_secs() as i64,
         tv_nsec: d.subsec_nanos() as i64,

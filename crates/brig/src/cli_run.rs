@@ -107,7 +107,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         (Some(tier), false) => tier,
     };
     if is_module {
-        return run_module(&args, source, tier);
+        return run_module(&args, source, tier, languages);
     }
     let language = match &args.lang {
         Some(name) => languages
@@ -134,7 +134,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     };
     let run_step = usize::from(language.language.compile.is_some());
     if tier == TierChoice::Wasm {
-        let engine = engine_with(languages.clone(), JailConfig::default());
+        let engine = engine_with(languages, JailConfig::default());
         let result = engine.run_wasm(&request)?;
         return Ok(finish(&args, &result, true));
     }
@@ -144,11 +144,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         sweep_while_running: true,
         ..JailConfig::default()
     };
-    let engine = engine_with(languages.clone(), jail);
+    let engine = engine_with(languages, jail);
     let result = if args.json {
-        engine.run(&request, &mut brig_jail::Discard)?
+        engine.run_language(&language, &request, &mut brig_jail::Discard)?
     } else {
-        engine.run(&request, &mut Passthrough { run_step })?
+        engine.run_language(&language, &request, &mut Passthrough { run_step })?
     };
     Ok(finish(&args, &result, false))
 }
@@ -163,7 +163,12 @@ fn engine_with(languages: Languages, jail: JailConfig) -> Engine {
 }
 
 /// A `.wasm` or `.wat` module on the wasm tier.
-fn run_module(args: &RunArgs, source: Vec<u8>, tier: TierChoice) -> Result<ExitCode> {
+fn run_module(
+    args: &RunArgs,
+    source: Vec<u8>,
+    tier: TierChoice,
+    languages: Languages,
+) -> Result<ExitCode> {
     let request = RunRequest {
         language: "wasm".into(),
         source,
@@ -173,10 +178,7 @@ fn run_module(args: &RunArgs, source: Vec<u8>, tier: TierChoice) -> Result<ExitC
         tier,
         ..RunRequest::default()
     };
-    let engine = engine_with(
-        Languages::load(args.languages.as_deref())?,
-        JailConfig::default(),
-    );
+    let engine = engine_with(languages, JailConfig::default());
     let result = engine.run_wasm(&request)?;
     Ok(finish(args, &result, true))
 }

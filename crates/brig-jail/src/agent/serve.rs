@@ -3,7 +3,7 @@
 //! everything forked from the helper.
 
 use brig_core::{Exit, Limits};
-use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::event::{PollFd, PollFlags};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::process::{Pid, Signal, WaitOptions};
 use std::os::unix::net::UnixStream;
@@ -194,7 +194,7 @@ impl Agent {
                 PollFd::new(&kernel.events, PollFlags::IN),
                 PollFd::new(&kernel.child.pidfd, PollFlags::IN),
             ];
-            let _ = rustix::event::poll(&mut fds, Some(&timespec(deadline - now)));
+            let _ = rustix::event::poll(&mut fds, Some(&supervise::to_timespec(deadline - now)));
             if !fds[1].revents().is_empty() && fds[0].revents().is_empty() {
                 let stderr = drain(&kernel.child.stderr);
                 return Err(format!(
@@ -449,7 +449,7 @@ impl Agent {
             fds.push(PollFd::new(&child.pidfd, PollFlags::IN));
             tags.push('p');
         }
-        let _ = rustix::event::poll(&mut fds, Some(&timespec(timeout)));
+        let _ = rustix::event::poll(&mut fds, Some(&supervise::to_timespec(timeout)));
         let ready: Vec<char> = fds
             .iter()
             .zip(&tags)
@@ -606,13 +606,6 @@ impl Agent {
             }
             _ => {}
         }
-    }
-}
-
-fn timespec(d: Duration) -> Timespec {
-    Timespec {
-        tv_sec: d.as_secs() as i64,
-        tv_nsec: d.subsec_nanos() as i64,
     }
 }
 
