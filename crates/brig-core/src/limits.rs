@@ -74,6 +74,24 @@ pub struct LimitOverrides {
     pub cpu_quota_percent: Option<u32>,
 }
 
+impl From<&Limits> for LimitOverrides {
+    /// Every field set: the overrides that turn any defaults into exactly `limits`.
+    fn from(l: &Limits) -> LimitOverrides {
+        LimitOverrides {
+            timeout_ms: Some(l.timeout_ms),
+            cpu_time_ms: Some(l.cpu_time_ms),
+            memory_bytes: Some(l.memory_bytes),
+            pids: Some(l.pids),
+            output_bytes: Some(l.output_bytes),
+            disk_bytes: Some(l.disk_bytes),
+            open_files: Some(l.open_files),
+            file_size_bytes: Some(l.file_size_bytes),
+            stack_bytes: Some(l.stack_bytes),
+            cpu_quota_percent: l.cpu_quota_percent,
+        }
+    }
+}
+
 /// One invalid limit, naming the field so a person (or an HTTP 422) can point at it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("limit `{field}`: {problem}")]

@@ -94,6 +94,9 @@ impl OutputSink for FrameSink<'_> {
 pub fn helper_main() -> ! {
     let code = match serve_one() {
         Ok(()) => 0,
+        // A broken pipe means the caller is gone (killed, or shutting down): nobody is left to
+        // tell, and the sandbox dies with this process.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 1,
         Err(e) => {
             eprintln!("brig sandbox helper: {e}");
             1

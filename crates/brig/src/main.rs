@@ -1,9 +1,11 @@
-//! The `brig` command: `run`, `doctor`, `languages` (and, hidden, the sandbox helper that
+//! The `brig` command: `run`, `doctor`, `languages`, `serve`, `keys` (and, hidden, the sandbox helper that
 //! multi-threaded callers re-exec).
 
 mod cli_run;
 mod doctor;
+mod keys;
 mod languages_cmd;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -24,6 +26,10 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// List the languages and whether each is available here.
     Languages(languages_cmd::LanguagesArgs),
+    /// Run the HTTP service.
+    Serve(serve::ServeArgs),
+    /// Manage API keys in the server's database.
+    Keys(keys::KeysArgs),
 }
 
 /// The wasm tier's doctor entries: whether the tier starts, and whether Python is installed.
@@ -52,6 +58,8 @@ fn main() -> ExitCode {
         Command::Run(args) => cli_run::run(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Languages(args) => languages_cmd::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Keys(args) => keys::run(args),
     };
     match result {
         Ok(code) => code,

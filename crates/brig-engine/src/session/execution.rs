@@ -46,12 +46,27 @@ pub(super) async fn run_in(
             return result;
         }
     };
-    let (_, mut events) = match sandbox.exec(kind, limits, request.stdin).await {
+    let cancel = request.cancel.unwrap_or_default();
+    if cancel.is_cancelled() {
+        return cancelled_before_start();
+    }
+    let (exec_id, mut events) = match sandbox.exec(kind, limits, request.stdin).await {
         Ok(started) => started,
         Err(e) => return RunResult::internal_error(Tier::Namespace, e.to_string()),
     };
     let (mut stdout, mut stderr, mut outputs) = (Vec::new(), Vec::new(), Vec::new());
-    while let Some(event) = events.recv().await {
+    let mut cancelled = false;
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => event,
+            () = cancel.cancelled(), if !cancelled => {
+                // Kill it, then keep reading: the agent still reports how it ended.
+                cancelled = true;
+                let _ = sandbox.kill(exec_id).await;
+                continue;
+            }
+        };
+        let Some(event) = event else { break };
         match event {
             ExecEvent::Stdout(data) => {
                 if let Some(tx) = tx {
@@ -78,7 +93,15 @@ pub(super) async fn run_in(
                 }
                 outputs.push(output);
             }
-            ExecEvent::Done(report) => return to_result(report, stdout, stderr, outputs),
+            ExecEvent::Done(report) => {
+                let mut result = to_result(report, stdout, stderr, outputs);
+                if cancelled {
+                    result.status = Status::Cancelled;
+                    result.limit = None;
+                    result.message = Some("cancelled by the caller".into());
+                }
+                return result;
+            }
             ExecEvent::Failed(reason) => {
                 let mut result = RunResult::internal_error(Tier::Namespace, reason);
                 result.stdout = String::from_utf8_lossy(&stdout).into_owned();
@@ -88,6 +111,13 @@ pub(super) async fn run_in(
         }
     }
     RunResult::internal_error(Tier::Namespace, "the execution ended without a result")
+}
+
+/// The result of an execution cancelled before it started.
+pub(super) fn cancelled_before_start() -> RunResult {
+    let mut result = RunResult::internal_error(Tier::Namespace, "cancelled before it started");
+    result.status = Status::Cancelled;
+    result
 }
 
 /// How `code` in `language` runs in a session: a cell for Python, `bash -c` for bash, the

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::languages::Languages;
 pub use pool::{Pool, PoolConfig, PoolStats};
@@ -81,6 +82,9 @@ pub struct Execute {
     pub timeout_ms: Option<u64>,
     /// Other limits of this execution (time and output; memory and pids are the session's).
     pub limits: LimitOverrides,
+    /// Cancels the execution: before it starts it never runs, while it runs it is killed; either
+    /// way its status is `cancelled`.
+    pub cancel: Option<CancellationToken>,
 }
 
 /// An event of a running execution, for streaming.
@@ -456,7 +460,17 @@ impl SessionManager {
         let (tx, rx) = mpsc::unbounded_channel();
         let languages = self.inner.languages.clone();
         tokio::spawn(async move {
-            let _turn = session.exec_lock.lock().await;
+            // A cancelled execution still waiting for its turn never runs.
+            let cancel = request.cancel.clone().unwrap_or_default();
+            let _turn = tokio::select! {
+                turn = session.exec_lock.lock() => turn,
+                () = cancel.cancelled() => {
+                    let _ = tx.send(StreamEvent::Result {
+                        result: Box::new(execution::cancelled_before_start()),
+                    });
+                    return;
+                }
+            };
             let result = execution::run_in(
                 &session.sandbox,
                 &session.template,
