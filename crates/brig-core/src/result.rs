@@ -179,7 +179,9 @@ impl RunResult {
             Status::Timeout => 124,
             Status::MemoryLimit => 137,
             Status::Killed => 128 + self.signal.unwrap_or(9),
-            Status::Ok | Status::RuntimeError | Status::OutputLimit => {
+            // A kernel cell has no exit code of its own.
+            Status::Ok => self.exit_code.unwrap_or(0),
+            Status::RuntimeError | Status::OutputLimit => {
                 self.exit_code.unwrap_or(match self.signal {
                     Some(sig) => 128 + sig,
                     None => 1,

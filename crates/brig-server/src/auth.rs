@@ -74,7 +74,9 @@ impl AppState {
             .store
             .authenticate(secret)
             .await?
-            .ok_or_else(|| ApiError::unauthorized("the API key is not valid (unknown or revoked)"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("the API key is not valid (unknown or revoked)")
+            })?;
         let (plan_name, plan) = self.plan(&tenant.plan);
         let caller = Caller {
             key_id: key.id,

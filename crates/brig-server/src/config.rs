@@ -51,6 +51,11 @@ pub struct ServerConfig {
     pub helper: Option<PathBuf>,
     /// An extra languages file over the built-in one.
     pub languages: Option<PathBuf>,
+    /// The tenant whose plan and quotas serve the Piston and Judge0 routes without an API key,
+    /// honoured only while that tenant's `anonymous_compat` is true (see brig-compat's README).
+    pub compat_anonymous_tenant: Option<String>,
+    /// The Judge0 API's limits and switches (`[judge0]`, Judge0's own names and units).
+    pub judge0: brig_compat::judge0::Judge0Config,
 }
 
 /// Thresholds that log a warning and count in `brig_alerts_total`.
@@ -97,6 +102,8 @@ impl Default for ServerConfig {
             alerts: Alerts::default(),
             helper: None,
             languages: None,
+            compat_anonymous_tenant: None,
+            judge0: brig_compat::judge0::Judge0Config::default(),
         }
     }
 }
@@ -167,9 +174,9 @@ impl ServerConfig {
 
     /// The database URL: the configured one, or SQLite in the data dir.
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}", self.data_dir.join("brig.db").display())
-        })
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("brig.db").display()))
     }
 }
 
@@ -185,6 +192,15 @@ mod tests {
         assert_eq!(config.listen.port(), 7070);
         assert!(config.database_url().starts_with("sqlite://"));
         assert!(config.plans.contains_key("free"));
+    }
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let config: ServerConfig =
+            toml::from_str(include_str!("../../../examples/brig.toml")).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.plans.len(), 2);
+        assert_eq!(config.max_running_executions, 16);
     }
 
     #[test]

@@ -180,7 +180,9 @@ impl From<SessionError> for ApiError {
             SessionError::NotFound(_) => ApiError::not_found(error.to_string()),
             SessionError::Invalid(message) => ApiError::invalid(message),
             SessionError::TooMany { .. } => ApiError::too_many(error.to_string(), 5),
-            SessionError::Sandbox(SandboxError::File { kind, message }) => file_error(&kind, message),
+            SessionError::Sandbox(SandboxError::File { kind, message }) => {
+                file_error(&kind, message)
+            }
             SessionError::Sandbox(SandboxError::Gone(message)) => {
                 ApiError::conflict(format!("the session has ended: {message}"))
             }
@@ -193,7 +195,9 @@ impl From<SessionError> for ApiError {
 fn file_error(kind: &str, message: String) -> ApiError {
     match kind {
         "not_found" => ApiError::not_found(message),
-        "too_large" | "no_space" => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message),
+        "too_large" | "no_space" => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
+        }
         "is_directory" | "not_directory" | "exists" | "not_empty" => ApiError::conflict(message),
         _ => ApiError::invalid(message),
     }

@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod compat;
 pub mod config;
 pub mod error;
 pub mod live;
@@ -114,7 +115,10 @@ pub fn cipher_for(config: &ServerConfig) -> Result<Cipher, StartError> {
         None => kept_value(&config.data_dir, "encryption.key", || {
             let mut key = [0u8; 32];
             rand::fill(&mut key);
-            format!("k1:{}", base64::engine::general_purpose::STANDARD.encode(key))
+            format!(
+                "k1:{}",
+                base64::engine::general_purpose::STANDARD.encode(key)
+            )
         })?,
     };
     let (id, key) = parse_key(&current)?;
@@ -143,8 +147,9 @@ impl Running {
     pub async fn wait(self) -> std::io::Result<()> {
         let stop = self.stop.clone();
         tokio::spawn(async move {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("SIGTERM handler");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
             tokio::select! {
                 _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
                 _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
@@ -152,7 +157,10 @@ impl Running {
             }
             stop.cancel();
         });
-        let result = self.serve.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        let result = self
+            .serve
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         finish_shutdown(&self.state).await;
         result
     }
@@ -180,7 +188,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         tracing::warn!(
             executions = recovery.executions_failed,
             sessions = recovery.sessions_ended,
-            "recovered from an unclean stop: unfinished executions are internal_error, sessions ended"
+            "recovered from an unclean stop: unfinished executions are internal_error (queued compat submissions stay queued), sessions ended"
         );
     }
     let new_admin_key = ensure_admin(&store, &config).await?;
@@ -224,15 +232,18 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     let state = AppState::new(config, store.clone(), engine, sessions, node_id, audit_tx);
     tokio::spawn(write_audit(store, audit_rx));
     tokio::spawn(track_sessions(state.clone()));
+    compat::start(&state);
 
     let addr = state.inner.config.listen;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| StartError::Listen { addr, source })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Listen { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| StartError::Listen { addr, source })?;
     let stop = tokio_util::sync::CancellationToken::new();
-    let app = routes::app(state.clone())
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app =
+        routes::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let drain_state = state.clone();
     let stop_signal = stop.clone();
     let serve = tokio::spawn(async move {
@@ -327,7 +338,10 @@ async fn drain(state: &AppState) {
     }
     let left = state.inner.live.unfinished();
     if !left.is_empty() {
-        tracing::warn!(count = left.len(), "cancelling executions still running at shutdown");
+        tracing::warn!(
+            count = left.len(),
+            "cancelling executions still running at shutdown"
+        );
         for (_, live) in &left {
             live.cancel.cancel();
         }

@@ -13,6 +13,9 @@ use tokio_util::sync::CancellationToken;
 pub struct LiveExecution {
     /// Its tenant (no other tenant may see it).
     pub tenant_id: String,
+    /// Fields the `result` event carries besides the result object (`id`, `session_id`), as
+    /// the stored result does.
+    pub result_fields: serde_json::Map<String, serde_json::Value>,
     events: Mutex<Vec<StreamEvent>>,
     /// Count of events so far; `done` is signalled by the sender side closing.
     changed: watch::Sender<usize>,
@@ -58,9 +61,21 @@ pub struct LiveExecutions {
 
 impl LiveExecutions {
     /// Registers a new execution.
-    pub fn start(&self, id: &str, tenant_id: &str, cancel: CancellationToken) -> Arc<LiveExecution> {
+    pub fn start(
+        &self,
+        id: &str,
+        tenant_id: &str,
+        session_id: Option<&str>,
+        cancel: CancellationToken,
+    ) -> Arc<LiveExecution> {
+        let mut result_fields = serde_json::Map::new();
+        result_fields.insert("id".into(), id.into());
+        if let Some(session_id) = session_id {
+            result_fields.insert("session_id".into(), session_id.into());
+        }
         let live = Arc::new(LiveExecution {
             tenant_id: tenant_id.to_string(),
+            result_fields,
             events: Mutex::new(Vec::new()),
             changed: watch::channel(0).0,
             cancel,

@@ -95,7 +95,10 @@ impl Metrics {
             )
             .expect("metric"),
             pool_misses: IntGaugeVec::new(
-                Opts::new("brig_pool_misses_total", "Takes that had to build a sandbox"),
+                Opts::new(
+                    "brig_pool_misses_total",
+                    "Takes that had to build a sandbox",
+                ),
                 &["template"],
             )
             .expect("metric"),

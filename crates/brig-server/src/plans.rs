@@ -136,7 +136,7 @@ impl Plan {
                 });
             }
         }
-        Ok(asked.clone())
+        Ok(*asked)
     }
 
     /// Caps resolved limits (the language's defaults may exceed a small plan).

@@ -77,9 +77,35 @@ impl Recorder {
         })
     }
 
+    /// An execution persisted earlier: a row of the compatibility queue that a worker claimed
+    /// (already `running`, so [`Recorder::running`] changes nothing).
+    pub fn resume(
+        state: &AppState,
+        caller: &Caller,
+        id: &str,
+        language: &str,
+        code: &str,
+        memory_limit: u64,
+    ) -> Recorder {
+        Recorder {
+            state: state.clone(),
+            caller: caller.clone(),
+            id: id.to_string(),
+            session_id: None,
+            language: language.to_string(),
+            code_sha256: code_hash(code),
+            memory_limit,
+        }
+    }
+
     /// Marks it running.
     pub async fn running(&self) -> Result<(), ApiError> {
-        Ok(self.state.inner.store.mark_running(&self.id, now_ms()).await?)
+        Ok(self
+            .state
+            .inner
+            .store
+            .mark_running(&self.id, now_ms())
+            .await?)
     }
 
     /// Writes its final state, counts it, checks the alerts and audits it; returns the result
@@ -98,7 +124,11 @@ impl Recorder {
             memory_peak_bytes: result.memory_peak_bytes as i64,
             finished_at_ms: now_ms(),
         };
-        self.state.inner.store.finish_execution(&self.id, &done).await?;
+        self.state
+            .inner
+            .store
+            .finish_execution(&self.id, &done)
+            .await?;
         self.observe(result);
         self.state
             .audit(AuditEvent {

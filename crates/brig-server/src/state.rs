@@ -2,8 +2,8 @@
 //! limits), and the admission control every execution passes: a tenant's concurrency cap, a
 //! bounded queue, and a fixed number of running slots on this node.
 
-use brig_engine::session::SessionManager;
 use brig_engine::Engine;
+use brig_engine::session::SessionManager;
 use brig_store::{AuditEvent, Store};
 use governor::{DefaultDirectRateLimiter, Quota};
 use std::collections::{HashMap, HashSet};
@@ -51,6 +51,8 @@ pub struct Shared {
     pub started: Instant,
     /// Sessions this node created and has not ended: id → (tenant, memory limit).
     pub sessions_here: Mutex<HashMap<String, (String, u64)>>,
+    /// What the Piston and Judge0 routes and the compat queue share.
+    pub compat: crate::compat::Compat,
     /// Authenticated keys, briefly cached (see `auth`).
     pub key_cache: Mutex<HashMap<String, (crate::auth::Caller, Instant)>>,
     rates: Mutex<HashMap<String, Arc<DefaultDirectRateLimiter>>>,
@@ -91,9 +93,8 @@ impl Ticket {
                 () = inner.shutdown.cancelled() => None,
             };
             self.leave_queue();
-            self.permit = Some(
-                permit.ok_or_else(|| ApiError::unavailable("the server is shutting down"))?,
-            );
+            self.permit =
+                Some(permit.ok_or_else(|| ApiError::unavailable("the server is shutting down"))?);
         }
         self.state.inner.metrics.running_executions.inc();
         Ok(Slot { ticket: self })
@@ -156,6 +157,7 @@ impl AppState {
                 shutdown: CancellationToken::new(),
                 started: Instant::now(),
                 sessions_here: Mutex::new(HashMap::new()),
+                compat: crate::compat::Compat::default(),
                 key_cache: Mutex::new(HashMap::new()),
                 rates: Mutex::new(HashMap::new()),
                 tenant_load: Mutex::new(HashMap::new()),
@@ -198,7 +200,11 @@ impl AppState {
                 .clone()
         };
         limiter.check().map_err(|not_until| {
-            self.inner.metrics.throttled.with_label_values(&["rate"]).inc();
+            self.inner
+                .metrics
+                .throttled
+                .with_label_values(&["rate"])
+                .inc();
             let wait = not_until.wait_time_from(governor::clock::Clock::now(
                 &governor::clock::DefaultClock::default(),
             ));
@@ -286,7 +292,11 @@ impl AppState {
     }
 
     /// Claims an idempotency key while its first request runs; a concurrent repeat gets 409.
-    pub fn claim_idempotency(&self, tenant_id: &str, key: &str) -> Result<IdempotencyClaim, ApiError> {
+    pub fn claim_idempotency(
+        &self,
+        tenant_id: &str,
+        key: &str,
+    ) -> Result<IdempotencyClaim, ApiError> {
         let key = (tenant_id.to_string(), key.to_string());
         if !self
             .inner

@@ -7,7 +7,8 @@
 //!   XChaCha20-Poly1305 before they reach the database; keys rotate by id.
 //! - [`records`]: the plain-data records the server reads and writes.
 //! - The `impl Store` blocks are split by table: `tenants` (tenants and API keys), `runs`
-//!   (sessions, executions, crash recovery), `audit` (audit log and idempotency).
+//!   (sessions, executions, crash recovery), `audit` (audit log and idempotency), `queue`
+//!   (the compatibility APIs' persisted queue).
 //!
 //! Queries are sqlx runtime queries with bound parameters; nothing needs a database at compile
 //! time.
@@ -18,6 +19,7 @@ mod error;
 pub mod records;
 
 mod audit;
+mod queue;
 mod runs;
 mod tenants;
 mod text;
@@ -25,6 +27,7 @@ mod text;
 pub use backend::Backend;
 pub use crypto::Cipher;
 pub use error::StoreError;
+pub use queue::QueuedRun;
 pub use records::{
     ApiKey, AuditEvent, AuditFilter, ExecutionDone, ExecutionRecord, ExecutionStats, Recovery,
     SessionRecord, StoredResponse, Tenant,

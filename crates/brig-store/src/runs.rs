@@ -18,6 +18,10 @@ const EXECUTION_COLUMNS: &str = "id, tenant_id, session_id, node_id, language, c
      memory_peak_bytes, result_enc";
 /// Why recovery ends sessions and fails executions.
 const RESTARTED: &str = "server restarted";
+/// The executions a restart leaves unfinished (bound: `from_queue = false`): running ones, and
+/// queued ones that waited in the dead process's memory. Queued rows of the persisted queue are
+/// not among them.
+const UNFINISHED: &str = "(status = 'running' OR (status = 'queued' AND from_queue = ?))";
 
 #[derive(sqlx::FromRow)]
 struct SessionRow {
@@ -313,14 +317,16 @@ impl Store {
         })
     }
 
-    /// After a restart of node `node_id`: its queued and running executions become
-    /// `internal_error` ("server restarted") and its active sessions end. Other nodes' rows
-    /// are untouched.
+    /// After a restart of node `node_id`: its running executions, and its queued ones that
+    /// were waiting in memory, become `internal_error` ("server restarted"), and its active
+    /// sessions end. Rows of the persisted queue (`from_queue`, see [`crate::QueuedRun`]) stay
+    /// queued for a worker to pick up again. Other nodes' rows are untouched.
     pub async fn recover_node(&self, node_id: &str, at_ms: i64) -> Result<Recovery, StoreError> {
-        let sql = self
-            .sql("SELECT id FROM executions WHERE node_id = ? AND status IN ('queued', 'running')");
+        let sql = self.sql(&format!(
+            "SELECT id FROM executions WHERE node_id = ? AND {UNFINISHED}"
+        ));
         let ids: Vec<(Text,)> = on_pool!(self, pool => {
-            sqlx::query_as(&sql).bind(node_id).fetch_all(pool).await
+            sqlx::query_as(&sql).bind(node_id).bind(false).fetch_all(pool).await
         })
         .map_err(db("find unfinished executions"))?;
         let result = serde_json::json!({
@@ -335,10 +341,10 @@ impl Store {
             "memory_peak_bytes": 0,
         })
         .to_string();
-        let sql = self.sql(
+        let sql = self.sql(&format!(
             "UPDATE executions SET status = 'internal_error', result_enc = ?, finished_at_ms = ? \
-             WHERE id = ? AND status IN ('queued', 'running')",
-        );
+             WHERE id = ? AND {UNFINISHED}"
+        ));
         let mut executions_failed = 0;
         // One row at a time: each sealed result has its own nonce and is bound to its row.
         for (Text(id),) in ids {
@@ -346,7 +352,7 @@ impl Store {
                 .cipher()
                 .encrypt(result.as_bytes(), &result_context(&id))?;
             executions_failed += on_pool!(self, pool => {
-                sqlx::query(&sql).bind(&sealed).bind(at_ms).bind(&id).execute(pool).await
+                sqlx::query(&sql).bind(&sealed).bind(at_ms).bind(&id).bind(false).execute(pool).await
                     .map(|r| r.rows_affected())
             })
             .map_err(db("fail unfinished execution"))?;

@@ -21,6 +21,7 @@ on_every_backend!(
     audit,
     encryption_at_rest,
     key_rotation,
+    compat_queue,
 );
 
 fn execution(id: &str, tenant_id: &str, node_id: &str, code: &str) -> ExecutionRecord {
@@ -723,4 +724,72 @@ async fn key_rotation(db: TestDb) {
         "{msg}"
     );
     wrong.close().await;
+}
+
+async fn compat_queue(db: TestDb) {
+    let s = &db.store;
+    let t = s.create_tenant("acme", "pro").await.unwrap();
+    let other = s.create_tenant("other", "pro").await.unwrap();
+    for id in ["q1", "q2", "wait"] {
+        s.insert_execution(&execution(id, &t.id, "node-a", "print(1)"))
+            .await
+            .unwrap();
+    }
+    let request = json!({"judge0": {"source_code": "cHJpbnQoMSk=", "stdin": "c2VjcmV0"}});
+    s.set_compat_request("q1", &request, true).await.unwrap();
+    s.set_compat_request("q2", &request, true).await.unwrap();
+    s.set_compat_request("wait", &request, false).await.unwrap();
+    assert_eq!(s.count_queued().await.unwrap(), 2);
+    assert_eq!(
+        s.compat_request(&t.id, "q1").await.unwrap(),
+        Some(request.clone())
+    );
+    assert_eq!(s.compat_request(&other.id, "q1").await.unwrap(), None);
+    // Sealed at rest: the stdin's base64 is not in the database.
+    let dump = dump_all_columns(&db).await;
+    assert!(!dump.contains(&hex("c2VjcmV0")), "request stored in clear");
+
+    // A restart keeps the persisted queue and fails what waited in memory.
+    let r = s.recover_node("node-a", 50).await.unwrap();
+    assert_eq!(r.executions_failed, 1);
+    assert_eq!(
+        s.get_execution(&t.id, "wait")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "internal_error"
+    );
+
+    // Claims: oldest first, each row once.
+    let busy = [t.id.clone()];
+    assert!(s.claim_queued("node-b", 60, &busy).await.unwrap().is_none());
+    let first = s.claim_queued("node-b", 60, &[]).await.unwrap().unwrap();
+    let second = s.claim_queued("node-b", 61, &[]).await.unwrap().unwrap();
+    assert_ne!(first.id, second.id);
+    assert_eq!(first.tenant_id, t.id);
+    assert_eq!(first.request, request);
+    assert!(s.claim_queued("node-b", 62, &[]).await.unwrap().is_none());
+    let running = s.get_execution(&t.id, &first.id).await.unwrap().unwrap();
+    assert_eq!(
+        (running.status.as_str(), running.node_id.as_str()),
+        ("running", "node-b")
+    );
+    // Back in the queue, and claimed again.
+    s.requeue(&first.id).await.unwrap();
+    assert_eq!(s.count_queued().await.unwrap(), 1);
+    let again = s.claim_queued("node-b", 63, &[]).await.unwrap().unwrap();
+    assert_eq!(again.id, first.id);
+    // A claimed row that its node leaves running fails on that node's recovery.
+    let r = s.recover_node("node-b", 70).await.unwrap();
+    assert_eq!(r.executions_failed, 2);
+
+    // Only finished rows are deleted, and only the tenant's own.
+    s.insert_execution(&execution("live", &t.id, "node-a", "x"))
+        .await
+        .unwrap();
+    assert!(!s.delete_execution(&t.id, "live").await.unwrap());
+    assert!(!s.delete_execution(&other.id, "q1").await.unwrap());
+    assert!(s.delete_execution(&t.id, "q1").await.unwrap());
+    assert!(s.get_execution(&t.id, "q1").await.unwrap().is_none());
 }

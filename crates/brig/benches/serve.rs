@@ -82,10 +82,19 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     println!("idle server RSS: {} KiB", rss_kib(child.id()));
 
-    let tenant = post(&client, &format!("{base}/api/v1/tenants"), ADMIN, &json!({"name": "bench", "plan": "bench"})).await;
+    let tenant = post(
+        &client,
+        &format!("{base}/api/v1/tenants"),
+        ADMIN,
+        &json!({"name": "bench", "plan": "bench"}),
+    )
+    .await;
     let key = post(
         &client,
-        &format!("{base}/api/v1/tenants/{}/keys", tenant["id"].as_str().unwrap()),
+        &format!(
+            "{base}/api/v1/tenants/{}/keys",
+            tenant["id"].as_str().unwrap()
+        ),
         ADMIN,
         &json!({}),
     )
@@ -101,7 +110,8 @@ async fn main() {
         let started = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..concurrency {
-            let (client, url, key, body) = (client.clone(), url.clone(), key.clone(), one_shot.clone());
+            let (client, url, key, body) =
+                (client.clone(), url.clone(), key.clone(), one_shot.clone());
             let per = n / 4 / concurrency;
             tasks.push(tokio::spawn(async move {
                 let mut samples = Vec::new();
@@ -118,13 +128,23 @@ async fn main() {
         for t in tasks {
             samples.extend(t.await.unwrap());
         }
-        report(&format!("one-shot print(1), concurrency {concurrency}"), samples, started.elapsed());
+        report(
+            &format!("one-shot print(1), concurrency {concurrency}"),
+            samples,
+            started.elapsed(),
+        );
     }
 
     // Session cells.
     let mut sessions = Vec::new();
     for _ in 0..16 {
-        let s = post(&client, &format!("{base}/api/v1/sessions"), &key, &json!({"template": "python-minimal"})).await;
+        let s = post(
+            &client,
+            &format!("{base}/api/v1/sessions"),
+            &key,
+            &json!({"template": "python-minimal"}),
+        )
+        .await;
         sessions.push(s["id"].as_str().expect("session").to_string());
     }
     let cell = json!({"code": "print(1)"});
@@ -140,7 +160,11 @@ async fn main() {
         assert_eq!(r["status"], "ok", "{r}");
         samples.push(t.elapsed());
     }
-    report("session cell print(1), concurrency 1", samples, started.elapsed());
+    report(
+        "session cell print(1), concurrency 1",
+        samples,
+        started.elapsed(),
+    );
 
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -163,7 +187,11 @@ async fn main() {
     for t in tasks {
         samples.extend(t.await.unwrap());
     }
-    report("session cells print(1), 16 sessions", samples, started.elapsed());
+    report(
+        "session cells print(1), 16 sessions",
+        samples,
+        started.elapsed(),
+    );
     println!("server RSS after load: {} KiB", rss_kib(child.id()));
     let _ = child.kill();
     let _ = child.wait();

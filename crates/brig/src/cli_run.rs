@@ -186,7 +186,13 @@ fn run_module(
 /// Prints the result (JSON, or the buffered output for tiers that do not stream) and returns
 /// the exit code.
 fn finish(args: &RunArgs, result: &RunResult, buffered: bool) -> ExitCode {
-    if args.json {
+    finish_result(args.json, result, buffered)
+}
+
+/// Prints a result as `brig run` does (JSON, or the buffered output and a line on why it
+/// ended) and returns the exit code; `brig exec` shares it.
+pub fn finish_result(json: bool, result: &RunResult, buffered: bool) -> ExitCode {
+    if json {
         println!(
             "{}",
             serde_json::to_string_pretty(result).unwrap_or_default()

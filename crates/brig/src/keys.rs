@@ -96,7 +96,11 @@ pub fn run(args: KeysArgs) -> Result<ExitCode> {
                     println!("{}", serde_json::to_string_pretty(&keys)?);
                 } else {
                     for key in keys {
-                        let state = if key.revoked_at_ms.is_some() { "revoked" } else { "active" };
+                        let state = if key.revoked_at_ms.is_some() {
+                            "revoked"
+                        } else {
+                            "active"
+                        };
                         let role = if key.admin { "admin" } else { "user" };
                         println!(
                             "{:<34} {:<34} {:<10} {:<6} {state}",

@@ -1,7 +1,8 @@
-//! The `brig` command: `run`, `doctor`, `languages`, `serve`, `keys` (and, hidden, the sandbox helper that
+//! The `brig` command: `run`, `doctor`, `languages`, `serve`, `keys`, `exec`, `session` (and, hidden, the sandbox helper that
 //! multi-threaded callers re-exec).
 
 mod cli_run;
+mod client;
 mod doctor;
 mod keys;
 mod languages_cmd;
@@ -30,6 +31,10 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Manage API keys in the server's database.
     Keys(keys::KeysArgs),
+    /// Run a program once on a `brig serve` (output and exit code like `brig run`).
+    Exec(client::ExecArgs),
+    /// Sessions on a `brig serve`: create, exec, upload, download, ls, rm.
+    Session(client::SessionArgs),
 }
 
 /// The wasm tier's doctor entries: whether the tier starts, and whether Python is installed.
@@ -60,6 +65,8 @@ fn main() -> ExitCode {
         Command::Languages(args) => languages_cmd::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Keys(args) => keys::run(args),
+        Command::Exec(args) => client::exec(args),
+        Command::Session(args) => client::session(args),
     };
     match result {
         Ok(code) => code,

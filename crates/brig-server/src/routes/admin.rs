@@ -44,14 +44,24 @@ pub async fn create_tenant(
         ));
     }
     if !state.inner.config.plans.contains_key(&body.plan) {
-        let known: Vec<&str> = state.inner.config.plans.keys().map(String::as_str).collect();
+        let known: Vec<&str> = state
+            .inner
+            .config
+            .plans
+            .keys()
+            .map(String::as_str)
+            .collect();
         return Err(ApiError::invalid(format!(
             "plan: unknown plan `{}` (one of: {})",
             body.plan,
             known.join(", ")
         )));
     }
-    let mut tenant = state.inner.store.create_tenant(&body.name, &body.plan).await?;
+    let mut tenant = state
+        .inner
+        .store
+        .create_tenant(&body.name, &body.plan)
+        .await?;
     if body.anonymous_compat {
         state
             .inner
@@ -188,11 +198,19 @@ pub async fn revoke_key(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     if !state.inner.store.revoke_key(&id).await? {
-        return Err(ApiError::not_found(format!("no key `{id}` (or already revoked)")));
+        return Err(ApiError::not_found(format!(
+            "no key `{id}` (or already revoked)"
+        )));
     }
     state.forget_keys();
     state
-        .audit_action(&admin, "key.revoke", None, None, serde_json::json!({"key": id}))
+        .audit_action(
+            &admin,
+            "key.revoke",
+            None,
+            None,
+            serde_json::json!({"key": id}),
+        )
         .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -16,7 +16,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-use super::sessions::record;
+use super::sessions::not_here;
 use crate::api::{ExecutionView, SessionExecuteRequest, Submitted};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
@@ -60,13 +60,7 @@ pub async fn execute(
     }
     let info = match state.inner.sessions.info(&caller.tenant_id, &id) {
         Ok(info) => info,
-        Err(_) => {
-            let record = record(&state, &caller, &id).await?;
-            return Err(ApiError::conflict(format!(
-                "session `{id}` has ended ({})",
-                record.end_reason.as_deref().unwrap_or(&record.status)
-            )));
-        }
+        Err(_) => return Err(not_here(&state, &caller, &id).await),
     };
     let language = body.language.clone().unwrap_or_else(|| {
         brig_engine::session::templates::find(&info.template)
@@ -93,7 +87,7 @@ pub async fn execute(
     let live = state
         .inner
         .live
-        .start(&recorder.id, &caller.tenant_id, cancel.clone());
+        .start(&recorder.id, &caller.tenant_id, Some(&id), cancel.clone());
     let request = Execute {
         code: body.code,
         language: body.language,
@@ -251,7 +245,13 @@ pub async fn cancel(
         Some(live) if !live.finished() => {
             live.cancel.cancel();
             state
-                .audit_action(&caller, "execution.cancel", None, Some(&id), serde_json::Value::Null)
+                .audit_action(
+                    &caller,
+                    "execution.cancel",
+                    None,
+                    Some(&id),
+                    serde_json::Value::Null,
+                )
                 .await;
             Ok((
                 StatusCode::ACCEPTED,
@@ -271,7 +271,10 @@ pub async fn cancel(
     }
 }
 
-fn sse_event(event: &StreamEvent) -> Event {
+fn sse_event(
+    event: &StreamEvent,
+    result_fields: &serde_json::Map<String, serde_json::Value>,
+) -> Event {
     let (name, data) = match event {
         StreamEvent::Stdout { text } => ("stdout", serde_json::json!({"text": text})),
         StreamEvent::Stderr { text } => ("stderr", serde_json::json!({"text": text})),
@@ -279,10 +282,13 @@ fn sse_event(event: &StreamEvent) -> Event {
             "display",
             serde_json::to_value(output).unwrap_or(serde_json::Value::Null),
         ),
-        StreamEvent::Result { result } => (
-            "result",
-            serde_json::to_value(result).unwrap_or(serde_json::Value::Null),
-        ),
+        StreamEvent::Result { result } => {
+            let mut value = serde_json::to_value(result).unwrap_or(serde_json::Value::Null);
+            if let Some(object) = value.as_object_mut() {
+                object.extend(result_fields.clone());
+            }
+            ("result", value)
+        }
     };
     Event::default().event(name).data(data.to_string())
 }
@@ -354,8 +360,10 @@ fn follow(live: std::sync::Arc<LiveExecution>) -> impl Stream<Item = Result<Even
                 if !batch.is_empty() {
                     let finished = matches!(batch.last(), Some(StreamEvent::Result { .. }));
                     let count = batch.len();
-                    let events: Vec<Result<Event, Infallible>> =
-                        batch.iter().map(|e| Ok(sse_event(e))).collect();
+                    let events: Vec<Result<Event, Infallible>> = batch
+                        .iter()
+                        .map(|e| Ok(sse_event(e, &live.result_fields)))
+                        .collect();
                     return Some((
                         stream::iter(events),
                         (live, changes, next + count, finished),

@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::sessions::engine_error;
 use crate::api::ListQuery;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
@@ -36,11 +37,14 @@ pub async fn put(
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let size = body.len();
-    state
+    let outcome = state
         .inner
         .sessions
         .write_file(&caller.tenant_id, &id, &path, body.to_vec())
-        .await?;
+        .await;
+    if let Err(e) = outcome {
+        return Err(engine_error(&state, &caller, &id, e).await);
+    }
     state
         .audit_action(
             &caller,
@@ -70,16 +74,16 @@ pub async fn get(
     caller: Caller,
     Path((id, path)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let bytes = state
+    let outcome = state
         .inner
         .sessions
         .read_file(&caller.tenant_id, &id, &path)
-        .await?;
-    Ok((
-        [(header::CONTENT_TYPE, "application/octet-stream")],
-        bytes,
-    )
-        .into_response())
+        .await;
+    let bytes = match outcome {
+        Ok(value) => value,
+        Err(e) => return Err(engine_error(&state, &caller, &id, e).await),
+    };
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
 /// Deletes a file or a directory tree.
@@ -99,11 +103,14 @@ pub async fn delete(
     caller: Caller,
     Path((id, path)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    state
+    let outcome = state
         .inner
         .sessions
         .delete_file(&caller.tenant_id, &id, &path)
-        .await?;
+        .await;
+    if let Err(e) = outcome {
+        return Err(engine_error(&state, &caller, &id, e).await);
+    }
     state
         .audit_action(
             &caller,
@@ -136,10 +143,14 @@ pub async fn list(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(query) = query?;
     let path = query.path.unwrap_or_default();
-    let entries = state
+    let outcome = state
         .inner
         .sessions
         .list_files(&caller.tenant_id, &id, &path)
-        .await?;
+        .await;
+    let entries = match outcome {
+        Ok(value) => value,
+        Err(e) => return Err(engine_error(&state, &caller, &id, e).await),
+    };
     Ok(Json(serde_json::json!({"path": path, "entries": entries})))
 }

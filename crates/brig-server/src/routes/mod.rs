@@ -128,6 +128,8 @@ pub fn app(state: AppState) -> Router {
                 async move { axum::Json(document.as_ref().clone()).into_response() }
             }),
         )
+        // Piston and Judge0 compatibility: plain routes, outside Brig's OpenAPI document.
+        .merge(crate::compat::routes().layer(timeout_layer(run_timeout)))
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))

@@ -13,7 +13,9 @@ use brig_store::{AuditEvent, SessionRecord};
 use std::time::Duration;
 
 use super::idempotency::{self, Replay};
-use crate::api::{BatchCreateRequest, CreateSessionRequest, SessionList, SessionView, SessionsQuery};
+use crate::api::{
+    BatchCreateRequest, CreateSessionRequest, SessionList, SessionView, SessionsQuery,
+};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::{AppState, now_ms};
@@ -82,7 +84,10 @@ impl AppState {
             .plan
             .cap(&caller.plan_name, &asked)
             .map_err(|e| ApiError::invalid(format!("limits.{e}")))?;
-        for (field, value) in [("ttl_s", body.ttl_s), ("idle_timeout_s", body.idle_timeout_s)] {
+        for (field, value) in [
+            ("ttl_s", body.ttl_s),
+            ("idle_timeout_s", body.idle_timeout_s),
+        ] {
             if value == Some(0) || value.is_some_and(|v| v > 7 * 24 * 3600) {
                 return Err(ApiError::invalid(format!(
                     "{field}: must be between 1 and 604800 seconds"
@@ -162,7 +167,11 @@ impl AppState {
 
     /// Records the end of a session this node had.
     pub async fn session_ended(&self, id: &str, reason: &str) {
-        self.inner.sessions_here.lock().expect("sessions").remove(id);
+        self.inner
+            .sessions_here
+            .lock()
+            .expect("sessions")
+            .remove(id);
         if let Err(e) = self.inner.store.end_session(id, reason, now_ms()).await {
             tracing::error!(session = id, error = %e, "cannot record the end of a session");
         }
@@ -263,7 +272,11 @@ pub async fn batch(
     if let Some(error) = first_error {
         // All or nothing: the ones made are removed again.
         for session in &sessions {
-            let _ = state.inner.sessions.delete(&caller.tenant_id, &session.id).await;
+            let _ = state
+                .inner
+                .sessions
+                .delete(&caller.tenant_id, &session.id)
+                .await;
             state.session_ended(&session.id, "batch failed").await;
         }
         return Err(error);
@@ -313,6 +326,38 @@ pub async fn record(
         .ok_or_else(|| ApiError::not_found(format!("no session `{id}`")))
 }
 
+/// Why session `id` is not live on this node: 404 if the caller has no such session, 409 if it
+/// has ended (with the reason) or lives on another node sharing the database.
+pub async fn not_here(state: &AppState, caller: &Caller, id: &str) -> ApiError {
+    let record = match record(state, caller, id).await {
+        Ok(record) => record,
+        Err(e) => return e,
+    };
+    if record.status == "active" && record.node_id != state.inner.node_id {
+        return ApiError::conflict(format!(
+            "session `{id}` lives on node `{}`; send its requests to that node",
+            record.node_id
+        ));
+    }
+    ApiError::conflict(format!(
+        "session `{id}` has ended ({})",
+        record.end_reason.as_deref().unwrap_or("expired")
+    ))
+}
+
+/// Maps an engine error for session `id`: "not found" is explained by [`not_here`].
+pub async fn engine_error(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    error: brig_engine::session::SessionError,
+) -> ApiError {
+    match error {
+        brig_engine::session::SessionError::NotFound(_) => not_here(state, caller, id).await,
+        other => other.into(),
+    }
+}
+
 /// One session.
 #[utoipa::path(
     get,
@@ -354,7 +399,9 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let record = record(&state, &caller, &id).await?;
     if record.status != "active" {
-        return Err(ApiError::not_found(format!("session `{id}` has already ended")));
+        return Err(ApiError::not_found(format!(
+            "session `{id}` has already ended"
+        )));
     }
     match state.inner.sessions.delete(&caller.tenant_id, &id).await {
         Ok(()) | Err(brig_engine::session::SessionError::NotFound(_)) => {}
@@ -362,7 +409,13 @@ pub async fn delete(
     }
     state.session_ended(&id, "deleted").await;
     state
-        .audit_action(&caller, "session.delete", Some(&id), None, serde_json::Value::Null)
+        .audit_action(
+            &caller,
+            "session.delete",
+            Some(&id),
+            None,
+            serde_json::Value::Null,
+        )
         .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -100,12 +100,27 @@ pub async fn stats(
 )]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let inner = &state.inner;
-    inner.metrics.active_sessions.set(inner.sessions.active() as i64);
+    inner
+        .metrics
+        .active_sessions
+        .set(inner.sessions.active() as i64);
     for pool in inner.sessions.pool_stats() {
         let labels = [pool.template.as_str()];
-        inner.metrics.pool_size.with_label_values(&labels).set(pool.size as i64);
-        inner.metrics.pool_hits.with_label_values(&labels).set(pool.hits as i64);
-        inner.metrics.pool_misses.with_label_values(&labels).set(pool.misses as i64);
+        inner
+            .metrics
+            .pool_size
+            .with_label_values(&labels)
+            .set(pool.size as i64);
+        inner
+            .metrics
+            .pool_hits
+            .with_label_values(&labels)
+            .set(pool.hits as i64);
+        inner
+            .metrics
+            .pool_misses
+            .with_label_values(&labels)
+            .set(pool.misses as i64);
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -157,6 +172,8 @@ pub async fn not_found() -> ApiError {
 pub async fn method_not_allowed() -> impl IntoResponse {
     (
         StatusCode::METHOD_NOT_ALLOWED,
-        Json(serde_json::json!({"error": {"code": "method_not_allowed", "message": "this route does not take that method"}})),
+        Json(
+            serde_json::json!({"error": {"code": "method_not_allowed", "message": "this route does not take that method"}}),
+        ),
     )
 }

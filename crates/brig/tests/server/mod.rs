@@ -41,7 +41,16 @@ fn admin_sql(db: Db, sql: &str) -> bool {
             .args(["-uroot", "-h127.0.0.1", "-P3306", "-e", sql])
             .output(),
         Db::Postgres => Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c", sql])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-c",
+                sql,
+            ])
             .output(),
     };
     match out {
@@ -97,7 +106,11 @@ impl Server {
                     skip(&format!("{db:?} is not reachable"));
                     return None;
                 }
-                let base = if db == Db::MySql { mysql_base() } else { postgres_base() };
+                let base = if db == Db::MySql {
+                    mysql_base()
+                } else {
+                    postgres_base()
+                };
                 (Some(format!("{base}/{name}")), Some(name))
             }
         };
@@ -230,7 +243,12 @@ impl Server {
 fn uuid_hex() -> String {
     let mut bytes = [0u8; 16];
     let f = std::fs::read("/proc/sys/kernel/random/uuid").unwrap();
-    for (i, b) in f.iter().filter(|b| b.is_ascii_hexdigit()).take(16).enumerate() {
+    for (i, b) in f
+        .iter()
+        .filter(|b| b.is_ascii_hexdigit())
+        .take(16)
+        .enumerate()
+    {
         bytes[i] = *b;
     }
     String::from_utf8(bytes.to_vec()).unwrap()
