@@ -375,6 +375,64 @@ fn fields_select_default_all_listed_or_refuse_unknown() {
 }
 
 #[test]
+fn older_gcc_ids_of_c_and_cpp_run_brigs_c_and_cpp() {
+    // Judge0 CE's `db/languages/active.rb`: 48, 49 are C (GCC 7.4.0, 8.3.0), 52, 53 C++ (GCC
+    // 7.4.0, 8.3.0); the official SDK sends 52 for `judge0.CPP`.
+    let config = Judge0Config::default();
+    for (id, brig) in [
+        (48, "c"),
+        (49, "c"),
+        (50, "c"),
+        (52, "cpp"),
+        (53, "cpp"),
+        (54, "cpp"),
+    ] {
+        let req: SubmissionRequest =
+            serde_json::from_value(json!({"source_code": "int main(){}", "language_id": id}))
+                .unwrap();
+        let p = req.prepare(false, &config).unwrap();
+        assert_eq!((p.language.id, p.run.language.as_str()), (id, brig));
+        // The submission echoes the id it was sent, with Judge0's name for it.
+        let s = Submission::pending("t", p, false).to_value(false);
+        assert_eq!(s["language_id"], id, "{s}");
+    }
+    assert_eq!(
+        judge0::Judge0Language::by_id(52).unwrap().name,
+        "C++ (GCC 7.4.0)"
+    );
+    // Python 2 (70) and the Clang ids (75, 76) are other languages or compilers: refused.
+    for id in [70, 75, 76] {
+        let req: SubmissionRequest =
+            serde_json::from_value(json!({"source_code": "x", "language_id": id})).unwrap();
+        let err = req.prepare(false, &config).unwrap_err();
+        assert_eq!(
+            err.body(),
+            json!({"language_id": [format!("language with id {id} doesn't exist")]})
+        );
+    }
+    // `/languages` lists the older ids too (clients check an id against it); `/languages/52`
+    // answers.
+    let ids: Vec<u64> = judge0::languages::list(None)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_u64().unwrap())
+        .collect();
+    assert!(ids.contains(&54) && ids.contains(&52) && ids.contains(&53) && ids.contains(&48));
+    assert!(!ids.contains(&70), "Python 2 is not Python 3");
+    let languages = brig_engine::Languages::load(None).unwrap();
+    let versions = Versions::from_printed([("cpp", "g++ (Debian 12.2.0-14) 12.2.0")]);
+    let cpp = judge0::languages::detail(52, &languages, Some(&versions)).unwrap();
+    assert_eq!(cpp["id"], 52);
+    assert_eq!(cpp["source_file"], "main.cpp");
+    assert!(
+        cpp["compile_cmd"].as_str().unwrap().contains("g++"),
+        "{cpp}"
+    );
+    assert!(judge0::languages::detail(70, &languages, None).is_none());
+}
+
+#[test]
 fn statuses_languages_about_and_config_info_have_judge0s_shapes() {
     let statuses = judge0::languages::statuses();
     let list = statuses.as_array().unwrap();
@@ -396,8 +454,8 @@ fn statuses_languages_about_and_config_info_have_judge0s_shapes() {
         .iter()
         .map(|l| l["id"].as_u64().unwrap())
         .collect();
-    assert_eq!(ids, [46, 50, 54, 62, 63, 71, 73, 85]);
-    assert_eq!(all[5], json!({ "id": 71, "name": "Python (3.8.1)" }));
+    assert_eq!(ids, [46, 48, 49, 50, 52, 53, 54, 62, 63, 71, 73, 85]);
+    assert_eq!(all[9], json!({ "id": 71, "name": "Python (3.8.1)" }));
     let versions = Versions::from_printed([("python", "Python 3.11.2")]);
     assert_eq!(
         judge0::languages::list(Some(&versions)),

@@ -139,6 +139,7 @@ pub struct Running {
     /// The admin key created on this start (shown once), if one was.
     pub new_admin_key: Option<String>,
     serve: tokio::task::JoinHandle<std::io::Result<()>>,
+    drained: tokio::task::JoinHandle<()>,
     stop: tokio_util::sync::CancellationToken,
 }
 
@@ -161,6 +162,7 @@ impl Running {
             .serve
             .await
             .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        let _ = self.drained.await;
         finish_shutdown(&self.state).await;
         result
     }
@@ -244,15 +246,24 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     let stop = tokio_util::sync::CancellationToken::new();
     let app =
         routes::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let drain_state = state.clone();
+    // On stop: the listener closes at once (axum's graceful shutdown) while requests in flight
+    // run on; the drain gives running executions the grace period, then cancels them, so those
+    // requests end too.
     let stop_signal = stop.clone();
+    let shutdown_state = state.clone();
     let serve = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 stop_signal.cancelled().await;
-                drain(&drain_state).await;
+                shutdown_state.inner.shutdown.cancel();
             })
             .await
+    });
+    let drain_state = state.clone();
+    let drain_signal = stop.clone();
+    let drained = tokio::spawn(async move {
+        drain_signal.cancelled().await;
+        drain(&drain_state).await;
     });
     tracing::info!("listening on http://{addr}");
     Ok(Running {
@@ -260,6 +271,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         state,
         new_admin_key,
         serve,
+        drained,
         stop,
     })
 }
@@ -327,28 +339,36 @@ async fn track_sessions(state: AppState) {
     }
 }
 
-/// Shutdown, first part: refuse new executions, let running ones finish within the grace
-/// period, then cancel the rest (their final state is recorded by their own tasks).
+/// Shutdown, first part: refuse new executions (the compat queue's worker claims nothing
+/// more), let running ones finish within the grace period, session executions and queued
+/// Judge0 submissions alike, then cancel the rest (their final state is recorded by their own
+/// tasks).
 async fn drain(state: &AppState) {
     state.inner.shutdown.cancel();
+    let live = &state.inner.live;
+    let queue = &state.inner.compat;
+    let busy = || !live.unfinished().is_empty() || queue.in_flight() > 0;
     let grace = Duration::from_millis(state.inner.config.shutdown_grace_ms);
     let deadline = tokio::time::Instant::now() + grace;
-    while !state.inner.live.unfinished().is_empty() && tokio::time::Instant::now() < deadline {
+    while busy() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let left = state.inner.live.unfinished();
-    if !left.is_empty() {
-        tracing::warn!(
-            count = left.len(),
-            "cancelling executions still running at shutdown"
-        );
-        for (_, live) in &left {
-            live.cancel.cancel();
-        }
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while !state.inner.live.unfinished().is_empty() && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    if !busy() {
+        return;
+    }
+    let left = live.unfinished();
+    tracing::warn!(
+        executions = left.len(),
+        queued_submissions = queue.in_flight(),
+        "cancelling executions still running at shutdown"
+    );
+    for (_, live) in &left {
+        live.cancel.cancel();
+    }
+    queue.abort.cancel();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while busy() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -84,8 +84,10 @@ impl Ticket {
         }
     }
 
-    /// Waits for a running slot (at once if one was free); 503 if the server shuts down first.
-    pub async fn start(mut self) -> Result<Slot, ApiError> {
+    /// Waits for a running slot (at once if one was free), keeping it in the ticket; 503 if the
+    /// server shuts down first. The queue worker waits here before it runs anything, so that a
+    /// shutdown puts a row that never started back in the queue.
+    pub async fn wait_slot(&mut self) -> Result<(), ApiError> {
         if self.permit.is_none() {
             let inner = self.state.inner.clone();
             let permit = tokio::select! {
@@ -96,6 +98,12 @@ impl Ticket {
             self.permit =
                 Some(permit.ok_or_else(|| ApiError::unavailable("the server is shutting down"))?);
         }
+        Ok(())
+    }
+
+    /// Waits for a running slot (see [`Ticket::wait_slot`]) and takes it.
+    pub async fn start(mut self) -> Result<Slot, ApiError> {
+        self.wait_slot().await?;
         self.state.inner.metrics.running_executions.inc();
         Ok(Slot { ticket: self })
     }

@@ -1,6 +1,7 @@
 //! The Piston v2 and Judge0 CE compatible APIs of `brig serve` over HTTP (a real server on an
 //! ephemeral port): every route, the verdicts, base64, `?fields=`, batches, delete, the
-//! persisted queue across `kill -9`, anonymous access and tenant isolation; then the real
+//! persisted queue across `kill -9` and SIGTERM, `callback_url`, anonymous access and tenant
+//! isolation (what touches persistence on every database of `server::databases()`); then the real
 //! clients, the official Judge0 Python SDK (PyPI `judge0`) and npm `piston-client`, against a
 //! live server. The clients are installed by `.ci/run`; a missing one is a loud skip (a failure
 //! under `CI`).
@@ -78,13 +79,17 @@ async fn wait_done(server: &Server, key: &str, token: &str) -> Value {
 }
 
 fn start(toml: &str) -> Server {
+    start_on(Db::Sqlite, toml).expect("SQLite is always there")
+}
+
+/// A server on `db` with `toml`; None (after a loud skip) if that database is not reachable.
+fn start_on(db: Db, toml: &str) -> Option<Server> {
     Server::start(
-        Db::Sqlite,
+        db,
         Options {
             toml: toml.to_string(),
         },
     )
-    .expect("SQLite is always there")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,6 +129,27 @@ async fn judge0_info_routes() {
         one["source_file"].as_str().unwrap().ends_with(".py"),
         "{one}"
     );
+    // Judge0's older GCC ids of C++ (the SDK's `judge0.CPP` is 52) are listed (clients check an
+    // id against the list) and answer under their own id.
+    let ids: Vec<&Value> = languages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| &l["id"])
+        .collect();
+    assert!(
+        ids.contains(&&json!(54)) && ids.contains(&&json!(52)),
+        "{languages}"
+    );
+    let (status, cpp) = call(&server, Method::GET, "/languages/52", &key, None).await;
+    assert_eq!(status, 200, "{cpp}");
+    assert_eq!(cpp["id"], 52);
+    assert!(
+        cpp["name"].as_str().unwrap().starts_with("C++ (GCC "),
+        "{cpp}"
+    );
+    let (status, _) = call(&server, Method::GET, "/languages/70", &key, None).await;
+    assert_eq!(status, 404, "70 is Python 2, not Brig's Python");
     let (status, missing) = call(&server, Method::GET, "/languages/9999", &key, None).await;
     assert_eq!((status, missing), (404, json!({"error": "Not Found"})));
     // Piston's runtimes.
@@ -238,7 +264,15 @@ async fn judge0_verdicts() {
     if no_sandbox() {
         return;
     }
-    let server = start("");
+    for db in server::databases() {
+        eprintln!("== {db:?}");
+        if let Some(server) = start_on(db, "") {
+            verdicts(server).await;
+        }
+    }
+}
+
+async fn verdicts(server: Server) {
     let (_, key) = server.tenant("acme", "standard").await;
     let py = |code: &str| json!({"language_id": 71, "source_code": code});
     let c = |code: &str| json!({"language_id": 50, "source_code": code});
@@ -330,6 +364,29 @@ async fn judge0_verdicts() {
     body["command_line_arguments"] = json!("a 'b c'; d");
     let s = judge(&server, &key, body).await;
     assert_eq!(s["stdout"], "['a', 'b c', 'd']\n", "{s}");
+    // Judge0's older GCC ids run Brig's C and C++, and the submission keeps the id it was sent.
+    for (id, source) in [
+        (
+            52,
+            "#include <iostream>\nint main() { std::cout << 6 * 7 << std::endl; }",
+        ),
+        (
+            48,
+            "#include <stdio.h>\nint main(void) { printf(\"%d\\n\", 6 * 7); }",
+        ),
+    ] {
+        let s = judge(
+            &server,
+            &key,
+            json!({"language_id": id, "source_code": source, "expected_output": "42"}),
+        )
+        .await;
+        assert_eq!(s["status"]["id"], 3, "{s}");
+        assert_eq!(
+            (s["language_id"].as_u64(), s["language"]["id"].as_u64()),
+            (Some(id), Some(id))
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -337,7 +394,15 @@ async fn judge0_base64_fields_batch_and_delete() {
     if no_sandbox() {
         return;
     }
-    let server = start("");
+    for db in server::databases() {
+        eprintln!("== {db:?}");
+        if let Some(server) = start_on(db, "") {
+            base64_fields_batch_and_delete(server).await;
+        }
+    }
+}
+
+async fn base64_fields_batch_and_delete(server: Server) {
     let (_, key) = server.tenant("acme", "standard").await;
     // base64 both ways, with non-ASCII text.
     let (status, s) = call(
@@ -532,8 +597,35 @@ async fn queued_submission_survives_kill_9() {
     if no_sandbox() {
         return;
     }
-    // One running slot: the second submission waits in the database, not in memory.
-    let server = start("max_running_executions = 1\n");
+    for db in server::databases() {
+        eprintln!("== {db:?}");
+        // One running slot: the second submission waits in the database, not in memory.
+        if let Some(server) = start_on(db, "max_running_executions = 1\n") {
+            survives_kill_9(server).await;
+        }
+    }
+}
+
+/// Polls a token until its status is `id` (Processing: a queue worker is running it).
+async fn wait_status(server: &Server, key: &str, token: &str, id: u64) {
+    for _ in 0..200 {
+        let (_, s) = call(
+            server,
+            Method::GET,
+            &format!("/submissions/{token}"),
+            key,
+            None,
+        )
+        .await;
+        if s["status"]["id"] == id {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("submission {token} never reached status {id}");
+}
+
+async fn survives_kill_9(server: Server) {
     let (_, key) = server.tenant("acme", "standard").await;
     let submit = |code: &str| {
         call(
@@ -614,6 +706,208 @@ async fn queued_submission_survives_kill_9() {
         s["message"].as_str().unwrap().contains("server restarted"),
         "{s}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_queued_submission_finish() {
+    if no_sandbox() {
+        return;
+    }
+    for db in server::databases() {
+        eprintln!("== {db:?}");
+        if let Some(server) = start_on(db, "") {
+            sigterm_during_a_queued_run(server).await;
+        }
+        if let Some(server) = start_on(db, "shutdown_grace_ms = 300\n") {
+            sigterm_past_the_grace_period(server).await;
+        }
+    }
+}
+
+/// A queued run still going at the end of the grace period is recorded cancelled (Judge0's
+/// Internal Error, naming the shutdown), not left `running` for recovery to fail.
+async fn sigterm_past_the_grace_period(mut server: Server) {
+    let (_, key) = server.tenant("acme", "standard").await;
+    let (status, created) = call(
+        &server,
+        Method::POST,
+        "/submissions",
+        &key,
+        Some(json!({"language_id": 71, "source_code": "import time\ntime.sleep(3)"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let token = created["token"].as_str().unwrap().to_string();
+    running_in_its_sandbox(&server, &key, &token).await;
+    let exit = server.terminate();
+    assert!(exit.success(), "brig serve exited with {exit}");
+    let server = server.restart();
+    let s = submission(&server, &key, &token).await;
+    assert_eq!(s["status"]["id"], 13, "{s}");
+    assert!(s["message"].as_str().unwrap().contains("shut down"), "{s}");
+}
+
+/// A `wait=false` submission running when SIGTERM arrives finishes within the grace period,
+/// its result recorded; the server exits cleanly and, restarted on the same data, shows it
+/// Accepted with its output (not the Internal Error of a run cut short).
+async fn sigterm_during_a_queued_run(mut server: Server) {
+    let (_, key) = server.tenant("acme", "standard").await;
+    let (status, created) = call(
+        &server,
+        Method::POST,
+        "/submissions",
+        &key,
+        Some(json!({"language_id": 71,
+                    "source_code": "import time\ntime.sleep(1)\nprint('finished')"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let token = created["token"].as_str().unwrap().to_string();
+    running_in_its_sandbox(&server, &key, &token).await;
+    let exit = server.terminate();
+    assert!(exit.success(), "brig serve exited with {exit}");
+    let server = server.restart();
+    // Finished before the exit: at once after the restart (a run put back in the queue
+    // instead would still be queued or running now).
+    let s = submission(&server, &key, &token).await;
+    assert_eq!(
+        s["status"],
+        json!({"id": 3, "description": "Accepted"}),
+        "{s}"
+    );
+    assert_eq!(s["stdout"], "finished\n");
+}
+
+/// Waits until a queue worker runs `token` (Processing, which a claim shows at once), then a
+/// moment more so that its program is running in the sandbox, not still being admitted.
+async fn running_in_its_sandbox(server: &Server, key: &str, token: &str) {
+    wait_status(server, key, token, 2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
+/// `GET /submissions/{token}?fields=*`.
+async fn submission(server: &Server, key: &str, token: &str) -> Value {
+    let (status, s) = call(
+        server,
+        Method::GET,
+        &format!("/submissions/{token}?fields=*"),
+        key,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{s}");
+    s
+}
+
+/// One HTTP request a tiny listener received: (method, path, body).
+type Received = (String, String, Value);
+
+/// A plain-HTTP listener on an ephemeral port that answers `200` to every request and sends
+/// what it got down the channel.
+async fn callback_listener() -> (String, tokio::sync::mpsc::Receiver<Received>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut bytes = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Headers, then as much body as Content-Length says.
+            let request = loop {
+                let n = socket.read(&mut buf).await.unwrap_or(0);
+                if n == 0 {
+                    break None;
+                }
+                bytes.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                let Some(end) = text.find("\r\n\r\n") else {
+                    continue;
+                };
+                let length = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        let (name, value) = l.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                if bytes.len() >= end + 4 + length {
+                    break Some((text, end, length));
+                }
+            };
+            let Some((text, end, length)) = request else {
+                continue;
+            };
+            let mut words = text.split_whitespace();
+            let method = words.next().unwrap_or("").to_string();
+            let path = words.next().unwrap_or("").to_string();
+            let body = &bytes[end + 4..end + 4 + length];
+            let _ = socket
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .await;
+            let _ = tx
+                .send((
+                    method,
+                    path,
+                    serde_json::from_slice(body).unwrap_or(Value::Null),
+                ))
+                .await;
+        }
+    });
+    (url, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callback_url_gets_the_finished_submission() {
+    if no_sandbox() {
+        return;
+    }
+    for db in server::databases() {
+        eprintln!("== {db:?}");
+        if let Some(server) = start_on(db, "") {
+            callbacks(server).await;
+        }
+    }
+}
+
+/// Judge0 `PUT`s a finished submission to its `callback_url`: its default fields, base64, for
+/// a queued (`wait=false`) submission run by the worker and for a `wait=true` one.
+async fn callbacks(server: Server) {
+    let (_, key) = server.tenant("acme", "standard").await;
+    let (url, mut received) = callback_listener().await;
+    for (wait, stdout, status_id) in [(false, "queued", 3), (true, "waited", 11)] {
+        let code = format!(
+            "import sys\nprint('{stdout}')\nsys.exit({})",
+            u8::from(wait) * 2
+        );
+        let (status, created) = call(
+            &server,
+            Method::POST,
+            &format!("/submissions?wait={wait}"),
+            &key,
+            Some(json!({"language_id": 71, "source_code": code,
+                        "callback_url": format!("{url}/done/{stdout}")})),
+        )
+        .await;
+        assert_eq!(status, 201, "{created}");
+        let token = created["token"].as_str().unwrap();
+        let (method, path, body) = tokio::time::timeout(Duration::from_secs(60), received.recv())
+            .await
+            .expect("the callback within a minute")
+            .expect("the listener is running");
+        assert_eq!(
+            (method.as_str(), path.as_str()),
+            ("PUT", &*format!("/done/{stdout}"))
+        );
+        assert_eq!(body["token"], token, "{body}");
+        assert_eq!(body["status"]["id"], status_id, "{body}");
+        assert_eq!(
+            B64.decode(body["stdout"].as_str().unwrap()).unwrap(),
+            format!("{stdout}\n").as_bytes(),
+            "stdout is base64 in a callback: {body}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -751,6 +1045,12 @@ assert client.version.startswith("1.13"), client.version
 assert client.config.max_memory_limit > 0
 assert client.is_language_supported(judge0.PYTHON)
 assert client.is_language_supported(judge0.C)
+assert client.is_language_supported(judge0.CPP)
+
+# C++ through the SDK's own constant (id 52, an older GCC id Brig runs with its g++).
+r = judge0.run(client=client, source_code='#include <cstdio>\nint main(){std::puts("cpp");}', language=judge0.CPP)
+assert r.status == Status.ACCEPTED, r
+assert r.stdout == "cpp\n", r.stdout
 
 # One submission, waited on by the SDK (create with wait=false, then poll).
 r = judge0.run(client=client, source_code="print(input() * 2)", stdin="ab", language=judge0.PYTHON)

@@ -3,6 +3,10 @@
 //! Ids and names are Judge0 CE 1.13.x's (`db/languages/active.rb`): a client that sends
 //! `language_id: 71` gets Python. The names carry Judge0's toolchain versions; `/languages`
 //! may show the host's instead ([`Judge0Language::name_with`]), since that is what runs.
+//! Judge0 CE also has older toolchains of some of these languages under ids of their own
+//! ([`ALIASES`]: C 48 and 49, C++ 52 and 53); Brig runs them with its one toolchain of the
+//! language, so that clients that pick them (the official SDK's `judge0.CPP` is 52) work.
+//! `/languages` lists each language once, under its main id.
 //! Statuses are `app/enumerations/status.rb`, ids and descriptions exactly.
 
 use serde::Serialize;
@@ -74,10 +78,40 @@ pub const LANGUAGES: &[Judge0Language] = &[
     },
 ];
 
+/// Judge0 CE's other ids for languages of [`LANGUAGES`]: older GCC versions of C and C++
+/// (`db/languages/active.rb`), run by Brig's C and C++. Not the Clang ids (75, 76: another
+/// compiler) nor 70 (Python 2, another language).
+pub const ALIASES: &[Judge0Language] = &[
+    Judge0Language {
+        id: 48,
+        name: "C (GCC 7.4.0)",
+        template: "C (GCC {})",
+        brig_id: "c",
+    },
+    Judge0Language {
+        id: 49,
+        name: "C (GCC 8.3.0)",
+        template: "C (GCC {})",
+        brig_id: "c",
+    },
+    Judge0Language {
+        id: 52,
+        name: "C++ (GCC 7.4.0)",
+        template: "C++ (GCC {})",
+        brig_id: "cpp",
+    },
+    Judge0Language {
+        id: 53,
+        name: "C++ (GCC 8.3.0)",
+        template: "C++ (GCC {})",
+        brig_id: "cpp",
+    },
+];
+
 impl Judge0Language {
-    /// The language with Judge0 id `id`.
+    /// The language with Judge0 id `id`: a main id of [`LANGUAGES`] or one of [`ALIASES`].
     pub fn by_id(id: u32) -> Option<&'static Judge0Language> {
-        LANGUAGES.iter().find(|l| l.id == id)
+        LANGUAGES.iter().chain(ALIASES).find(|l| l.id == id)
     }
 
     /// The language Brig language `brig_id` is listed as.
@@ -183,18 +217,35 @@ impl Judge0Status {
     }
 }
 
-/// `GET /languages`: `[{id, name}]`, only the languages in `versions` when given (the ones
-/// available on this host), with the host's versions in their names.
+/// `GET /languages`: `[{id, name}]`, each language once under its main id (not [`ALIASES`]),
+/// only the languages in `versions` when given (the ones available on this host), with the
+/// host's versions in their names.
+///
+/// Judge0 CE lists every compiler version as its own id, and clients check an id against this
+/// list before they send it (the official SDK's `judge0.CPP` is 52), so the older ids Brig
+/// accepts as aliases are listed too, under Judge0's own names, sorted by id.
 pub fn list(versions: Option<&Versions>) -> serde_json::Value {
-    LANGUAGES
+    let available = |l: &&Judge0Language| versions.is_none_or(|v| v.get(l.brig_id).is_some());
+    let mut rows: Vec<(u32, String)> = LANGUAGES
         .iter()
-        .filter(|l| versions.is_none_or(|v| v.get(l.brig_id).is_some()))
-        .map(|l| serde_json::json!({ "id": l.id, "name": l.name_with(versions) }))
+        .filter(available)
+        .map(|l| (l.id, l.name_with(versions)))
+        .chain(
+            ALIASES
+                .iter()
+                .filter(available)
+                .map(|l| (l.id, l.name.to_string())),
+        )
+        .collect();
+    rows.sort_by_key(|(id, _)| *id);
+    rows.into_iter()
+        .map(|(id, name)| serde_json::json!({ "id": id, "name": name }))
         .collect()
 }
 
 /// `GET /languages/{id}`: `{id, name, is_archived, source_file, compile_cmd, run_cmd}` from
-/// Brig's definition of the language (its commands, `{source}` filled).
+/// Brig's definition of the language (its commands, `{source}` filled); an alias id answers
+/// with its own id and the toolchain that runs it.
 pub fn detail(
     id: u32,
     languages: &brig_engine::Languages,

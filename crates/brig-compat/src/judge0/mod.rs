@@ -4,16 +4,24 @@
 //! - [`languages`]: Judge0 CE's language ids for Brig's languages, and the 14 statuses.
 //! - [`info`]: the deployment's limits ([`Judge0Config`], Judge0's `app/helpers/config.rb`),
 //!   `/about` and `/config_info`.
-//! - [`submission`]: a submission's body → Brig's `RunRequest` (defaults, Judge0's validation
-//!   and its 422 shape, base64), Brig's `RunResult` → Judge0's status (the comparison with
-//!   `expected_output` of `app/jobs/isolate_job.rb`) and the submission's JSON with `?fields=`.
+//! - [`request`]: a submission's body ([`SubmissionRequest`]) and the validated submission
+//!   ([`Prepared`]); [`prepare`]: the validation (defaults, Judge0's messages and its 422 shape,
+//!   base64) and the Brig `RunRequest` it builds; [`arguments`]: `command_line_arguments` split
+//!   as Judge0 runs them.
+//! - [`submission`]: Brig's `RunResult` → Judge0's status (the comparison with
+//!   `expected_output` of `app/jobs/isolate_job.rb`) and the submission's JSON; [`fields`]:
+//!   `?fields=`.
 
+pub mod arguments;
+pub mod fields;
 pub mod info;
 pub mod languages;
+pub mod prepare;
+pub mod request;
 pub mod submission;
 
 pub use info::{Judge0Config, about, config_info};
-pub use languages::{Judge0Language, Judge0Status, LANGUAGES, STATUSES};
+pub use languages::{ALIASES, Judge0Language, Judge0Status, LANGUAGES, STATUSES};
 pub use submission::{Prepared, Submission, SubmissionRequest, select_fields, status_for};
 
 use serde_json::{Map, Value, json};

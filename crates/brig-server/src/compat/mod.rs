@@ -29,23 +29,37 @@ use axum::routing::{get, post};
 use brig_compat::piston::Versions;
 use serde_json::Value;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{Notify, OnceCell};
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Caller, client_addr};
 use crate::error::ApiError;
 use crate::state::AppState;
 
 /// What the compatibility routes share: the host's language versions (detected once per
-/// process, off the async threads) and the queue worker's wake-up.
+/// process, off the async threads), the queue worker's wake-up, and what shutdown needs to
+/// know of the queue's runs.
 #[derive(Default)]
 pub struct Compat {
     versions: OnceCell<Arc<Versions>>,
     /// Notified when a submission is queued on this node, so the worker does not wait for its
     /// next poll.
     pub wake: Notify,
+    /// Queued submissions this node's worker is claiming or running (see [`queue::InFlight`]):
+    /// shutdown waits for them as it does for live executions.
+    in_flight: AtomicUsize,
+    /// Cancelled when the shutdown grace period is over: queue runs still going are then
+    /// recorded `cancelled` (Judge0's Internal Error).
+    pub abort: CancellationToken,
 }
 
 impl Compat {
+    /// Queued submissions being claimed or run on this node now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
     /// The host's version of each available language (detected on first use).
     pub async fn versions(&self, state: &AppState) -> Arc<Versions> {
         self.versions

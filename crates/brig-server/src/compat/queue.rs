@@ -9,11 +9,16 @@
 //! submission queued on a node that dies stays queued and is picked up by the next worker to
 //! look, that node's after its restart included.
 //!
-//! The worker stops claiming when the server shuts down; a row claimed but not yet started
-//! then goes back to the queue.
+//! Shutdown: the worker stops claiming, and a row claimed but not yet started goes back to the
+//! queue. Every claim and run is counted ([`InFlight`]) so that shutdown's drain waits for
+//! runs already going as it waits for live executions: they finish and their result is
+//! recorded, or, at the end of the grace period, they are recorded `cancelled` (Judge0's 13
+//! Internal Error). The one-shot engine run has no cancel hook, so the sandbox itself is left
+//! to end within its own wall-time limit; only its result is dropped.
 
 use brig_store::QueuedRun;
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -38,17 +43,52 @@ fn busy_tenants(busy: &Busy) -> Vec<String> {
     busy.keys().cloned().collect()
 }
 
+/// One claim or run of the queue in flight on this node, counted in
+/// [`super::Compat::in_flight`] while it lives.
+pub struct InFlight {
+    state: AppState,
+}
+
+impl InFlight {
+    /// Counts one more; `None` (counting nothing) once the server is shutting down. Counting
+    /// before looking at the shutdown token closes the race with `drain`, which cancels the
+    /// token before it reads the count: either drain sees this one, or this one sees the
+    /// cancellation.
+    pub fn enter(state: &AppState) -> Option<InFlight> {
+        let in_flight = InFlight {
+            state: state.clone(),
+        };
+        state.inner.compat.in_flight.fetch_add(1, Ordering::SeqCst);
+        (!state.inner.shutdown.is_cancelled()).then_some(in_flight)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.state
+            .inner
+            .compat
+            .in_flight
+            .fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Claims and runs queued submissions until the server shuts down.
 pub async fn work(state: AppState) {
     // At most as many claimed rows in flight as this node has running slots: a claimed row
     // waits here, not in the database, only while it can soon run.
-    let in_flight = Arc::new(Semaphore::new(state.inner.config.max_running_executions));
+    let slots = Arc::new(Semaphore::new(state.inner.config.max_running_executions));
     let shutdown = state.inner.shutdown.clone();
     let busy: Busy = Arc::default();
     loop {
         let permit = tokio::select! {
-            permit = in_flight.clone().acquire_owned() => permit.expect("never closed"),
+            permit = slots.clone().acquire_owned() => permit.expect("never closed"),
             () = shutdown.cancelled() => return,
+        };
+        // Counted from before the claim, so that a row claimed as shutdown starts is waited
+        // for (and put back) rather than left `running`.
+        let Some(counted) = InFlight::enter(&state) else {
+            return;
         };
         let skip = busy_tenants(&busy);
         match state
@@ -62,13 +102,14 @@ pub async fn work(state: AppState) {
                 let busy = busy.clone();
                 tokio::spawn(async move {
                     let _permit = permit;
+                    let _counted = counted;
                     run_claimed(&state, run, &busy).await;
                     // A slot and the tenant's room are free again.
                     state.inner.compat.wake.notify_one();
                 });
             }
             Ok(None) => {
-                drop(permit);
+                drop((permit, counted));
                 let wait = if skip.is_empty() { POLL } else { TENANT_BUSY };
                 tokio::select! {
                     () = state.inner.compat.wake.notified() => {}
@@ -77,7 +118,7 @@ pub async fn work(state: AppState) {
                 }
             }
             Err(e) => {
-                drop(permit);
+                drop((permit, counted));
                 tracing::error!(error = %e, "cannot claim from the compat queue");
                 tokio::select! {
                     () = tokio::time::sleep(POLL * 2) => {}
@@ -128,7 +169,7 @@ async fn run_claimed(state: &AppState, run: QueuedRun, busy: &Busy) {
         // E.g. the language became unavailable while the row waited.
         Err(e) => return fail(state, &run, Some(&caller), &e.message).await,
     };
-    let ticket = match state.reserve(&caller.tenant_id, &caller.plan) {
+    let mut ticket = match state.reserve(&caller.tenant_id, &caller.plan) {
         Ok(ticket) => ticket,
         // The tenant is at its cap (or the node is shutting down): back to the queue.
         Err(_) => {
@@ -138,6 +179,11 @@ async fn run_claimed(state: &AppState, run: QueuedRun, busy: &Busy) {
             return requeue(state, &run).await;
         }
     };
+    // A slot taken by other work first: a shutdown while waiting for it is not the
+    // submission's failure, so the row goes back to the queue.
+    if ticket.wait_slot().await.is_err() {
+        return requeue(state, &run).await;
+    }
     let recorder = Recorder::resume(
         state,
         &caller,
@@ -146,8 +192,23 @@ async fn run_claimed(state: &AppState, run: QueuedRun, busy: &Busy) {
         &code,
         admitted.limits.memory_bytes,
     );
-    if let Err(e) = admitted.run(state, ticket, &recorder).await {
-        tracing::warn!(token = %run.id, error = %e.message, "queued submission did not run");
+    tokio::select! {
+        ran = admitted.run(state, ticket, &recorder) => {
+            if let Err(e) = ran {
+                tracing::warn!(token = %run.id, error = %e.message, "queued submission did not run");
+            }
+        }
+        () = state.inner.compat.abort.cancelled() => {
+            tracing::warn!(token = %run.id, "queued submission cancelled at the end of the shutdown grace period");
+            let mut result = brig_core::RunResult::internal_error(
+                brig_core::Tier::Namespace,
+                "the server shut down before the submission finished",
+            );
+            result.status = brig_core::Status::Cancelled;
+            if let Err(e) = recorder.finish(&result).await {
+                tracing::error!(token = %run.id, error = %e.message, "cannot record a cancelled submission");
+            }
+        }
     }
     match judge0::load(state, &caller.tenant_id, &run.id).await {
         Ok(Some(submission)) => judge0::callback(state, &submission),

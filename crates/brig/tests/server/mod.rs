@@ -182,6 +182,26 @@ impl Server {
     pub fn kill_and_restart(mut self) -> Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.restart()
+    }
+
+    /// Sends SIGTERM and waits for the server to exit (a graceful shutdown); its exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(sent.success(), "kill -TERM {}", self.child.id());
+        self.child.wait().expect("wait for brig serve")
+    }
+
+    /// Starts a new server on the same data and database, once this one has exited (after
+    /// [`Server::terminate`]; [`Server::kill_and_restart`] kills it first).
+    pub fn restart(mut self) -> Server {
+        assert!(
+            self.child.try_wait().expect("try_wait").is_some(),
+            "restart: the server is still running"
+        );
         let data = std::mem::replace(&mut self.data, tempfile::tempdir().unwrap());
         let db_name = self.db_name.take();
         let url = self.database_url.clone();
