@@ -17,8 +17,8 @@
 //!   stage and `run` repeats `compile` ("backward compatibility" in `v2.js`).
 //!
 //! Brig's own choices are in the crate's `README.md`: unknown `encoding` names and content that
-//! does not decode are a 400 (Piston silently treats them as utf8 / truncates); the compile
-//! stage's limits come from the language (Brig's `RunRequest` has run limits only).
+//! does not decode are a 400 (Piston silently treats them as utf8 / truncates); `compile_*`
+//! limits become the compile step's limits (over the language's compile defaults).
 
 use brig_core::{LimitOverrides, RunResult, Status, TimeoutKind};
 use brig_engine::{Languages, RunRequest};
@@ -420,19 +420,12 @@ pub fn to_run_request(
             mode: 0o644,
         });
     }
-    for name in [
-        "compile_timeout",
-        "compile_cpu_time",
-        "compile_memory_limit",
-    ] {
-        let value = match name {
-            "compile_timeout" => request.compile_timeout,
-            "compile_cpu_time" => request.compile_cpu_time,
-            _ => request.compile_memory_limit,
-        };
-        // Checked against the cap, then left to the language (see the module docs).
-        limit(value, name, caps)?;
-    }
+    let compile_limits = LimitOverrides {
+        timeout_ms: limit(request.compile_timeout, "compile_timeout", caps)?,
+        cpu_time_ms: limit(request.compile_cpu_time, "compile_cpu_time", caps)?,
+        memory_bytes: limit(request.compile_memory_limit, "compile_memory_limit", caps)?,
+        ..LimitOverrides::default()
+    };
     let limits = LimitOverrides {
         timeout_ms: limit(request.run_timeout, "run_timeout", caps)?,
         cpu_time_ms: limit(request.run_cpu_time, "run_cpu_time", caps)?,
@@ -449,6 +442,7 @@ pub fn to_run_request(
             Some(s) => Stdin::Bytes(s.as_bytes().to_vec()),
         },
         limits,
+        compile_limits,
         ..RunRequest::default()
     })
 }

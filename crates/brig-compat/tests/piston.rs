@@ -57,6 +57,10 @@ fn the_documented_request_parses_every_field_and_maps_to_a_run() {
     assert_eq!(run.limits.cpu_time_ms, Some(3000));
     // -1: no limit, so the language's default.
     assert_eq!(run.limits.memory_bytes, None);
+    // The compile stage's limits go to the compile step.
+    assert_eq!(run.compile_limits.timeout_ms, Some(10000));
+    assert_eq!(run.compile_limits.cpu_time_ms, Some(10000));
+    assert_eq!(run.compile_limits.memory_bytes, None);
     let files: Vec<_> = run
         .files
         .iter()

@@ -21,6 +21,8 @@ pub struct RunRequest {
     pub stdin: Stdin,
     /// Limits over the language's defaults.
     pub limits: LimitOverrides,
+    /// Limits of the compile step over the language's compile defaults (compiled languages).
+    pub compile_limits: LimitOverrides,
     /// Allow network access (host network, AF_INET sockets).
     pub network: bool,
     /// Which tier.
@@ -127,7 +129,7 @@ impl Engine {
         let mut steps = Vec::new();
         if let Some(compile) = &lang.compile {
             // The compile step may use more than the program, never less disk.
-            let mut compile_limits = language.compile_limits;
+            let mut compile_limits = language.compile_limits.with(&request.compile_limits);
             compile_limits.disk_bytes = compile_limits.disk_bytes.max(limits.disk_bytes);
             steps.push(Step {
                 name: "compile".into(),

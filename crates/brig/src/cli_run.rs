@@ -129,6 +129,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         args: args.args.clone(),
         stdin,
         limits: overrides(&args),
+        compile_limits: brig_core::LimitOverrides::default(),
         network: args.network,
         tier,
     };

@@ -555,6 +555,14 @@ async fn piston_execute() {
         (r["run"]["code"].as_i64(), r["run"]["status"].clone()),
         (Some(0), Value::Null)
     );
+    // A compile stage's own limit applies to the compile step.
+    let (status, r) = execute(
+        json!({"language": "c", "version": "*", "compile_timeout": 1,
+                                      "files": [{"content": "int main(void) { return 0; }"}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["compile"]["status"], "TO", "{r}");
     let (_, r) = execute(json!({"language": "python", "version": "*",
                                  "files": [{"content": "import sys; sys.exit(4)"}]}))
     .await;

@@ -64,6 +64,7 @@ fn run_request(caller: &Caller, body: &ExecuteRequest) -> Result<RunRequest, Api
             .as_ref()
             .map_or(Stdin::Null, |s| Stdin::Bytes(s.as_bytes().to_vec())),
         limits,
+        compile_limits: brig_core::LimitOverrides::default(),
         network: body.network,
         tier: tier(body.tier.as_deref())?,
     })
