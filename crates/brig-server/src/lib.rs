@@ -234,6 +234,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     let state = AppState::new(config, store.clone(), engine, sessions, node_id, audit_tx);
     tokio::spawn(write_audit(store, audit_rx));
     tokio::spawn(track_sessions(state.clone()));
+    tokio::spawn(purge_idempotency(state.clone()));
     compat::start(&state);
 
     let addr = state.inner.config.listen;
@@ -335,6 +336,27 @@ async fn track_sessions(state: AppState) {
                 }
                 Ok(_) => {}
             }
+        }
+    }
+}
+
+/// How long a stored `Idempotency-Key` answer is replayed.
+const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Forgets stored idempotent answers older than [`IDEMPOTENCY_TTL`], hourly (the table would
+/// otherwise grow without bound).
+async fn purge_idempotency(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        if state.inner.shutdown.is_cancelled() {
+            return;
+        }
+        let before = now_ms() - IDEMPOTENCY_TTL.as_millis() as i64;
+        match state.inner.store.idempotency_purge(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "forgot old idempotent answers"),
+            Err(e) => tracing::warn!(error = %e, "cannot purge idempotent answers"),
         }
     }
 }
