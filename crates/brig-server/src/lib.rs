@@ -318,14 +318,7 @@ async fn track_sessions(state: AppState) {
         if state.inner.shutdown.is_cancelled() {
             return;
         }
-        let here: Vec<(String, String)> = state
-            .inner
-            .sessions_here
-            .lock()
-            .expect("sessions")
-            .iter()
-            .map(|(id, (tenant, _))| (id.clone(), tenant.clone()))
-            .collect();
+        let here = state.sessions_here();
         for (id, tenant) in here {
             match state.inner.sessions.info(&tenant, &id) {
                 Err(_) => state.session_ended(&id, "expired").await,
@@ -396,14 +389,7 @@ async fn drain(state: &AppState) {
 
 /// Shutdown, last part: the sessions of this node end (their sandboxes go with the process).
 async fn finish_shutdown(state: &AppState) {
-    let here: Vec<(String, String)> = state
-        .inner
-        .sessions_here
-        .lock()
-        .expect("sessions")
-        .iter()
-        .map(|(id, (tenant, _))| (id.clone(), tenant.clone()))
-        .collect();
+    let here = state.sessions_here();
     for (id, tenant) in here {
         let _ = state.inner.sessions.delete(&tenant, &id).await;
         state.session_ended(&id, "server stopped").await;

@@ -294,6 +294,17 @@ impl AppState {
         Ok(ticket)
     }
 
+    /// The sessions this node has: (id, tenant) pairs.
+    pub fn sessions_here(&self) -> Vec<(String, String)> {
+        self.inner
+            .sessions_here
+            .lock()
+            .expect("sessions")
+            .iter()
+            .map(|(id, (tenant, _))| (id.clone(), tenant.clone()))
+            .collect()
+    }
+
     /// Executions waiting for a slot now.
     pub fn queue_depth(&self) -> usize {
         self.inner.waiting.load(Ordering::SeqCst)

@@ -16,24 +16,8 @@ pub struct RunArgs {
     /// Language id or alias (default: from the file's extension).
     #[arg(long = "lang", short = 'l')]
     lang: Option<String>,
-    /// Wall-clock limit, e.g. 10s or 500ms.
-    #[arg(long, value_parser = parse_millis)]
-    timeout: Option<u64>,
-    /// CPU-time limit (all processes and threads).
-    #[arg(long = "cpu-time", value_parser = parse_millis)]
-    cpu_time: Option<u64>,
-    /// Memory limit, e.g. 256MiB.
-    #[arg(long, value_parser = parse_bytes)]
-    memory: Option<u64>,
-    /// Processes and threads at once.
-    #[arg(long)]
-    pids: Option<u32>,
-    /// Captured output limit (stdout + stderr).
-    #[arg(long = "output-limit", value_parser = parse_bytes)]
-    output_limit: Option<u64>,
-    /// Size of the writable work dir and /tmp.
-    #[arg(long, value_parser = parse_bytes)]
-    disk: Option<u64>,
+    #[command(flatten)]
+    limits: LimitFlags,
     /// Isolation tier: namespace (the default), process, wasm or auto. `.wasm` and `.wat`
     /// files run on the wasm tier.
     #[arg(long)]
@@ -56,6 +40,44 @@ pub struct RunArgs {
     /// Arguments for the program.
     #[arg(last = true)]
     args: Vec<String>,
+}
+
+/// The limit flags `brig run` and `brig exec` share.
+#[derive(Args, Debug)]
+pub struct LimitFlags {
+    /// Wall-clock limit, e.g. 10s or 500ms.
+    #[arg(long, value_parser = parse_millis)]
+    timeout: Option<u64>,
+    /// CPU-time limit (all processes and threads).
+    #[arg(long = "cpu-time", value_parser = parse_millis)]
+    cpu_time: Option<u64>,
+    /// Memory limit, e.g. 256MiB.
+    #[arg(long, value_parser = parse_bytes)]
+    memory: Option<u64>,
+    /// Processes and threads at once.
+    #[arg(long)]
+    pids: Option<u32>,
+    /// Captured output limit (stdout + stderr).
+    #[arg(long = "output-limit", value_parser = parse_bytes)]
+    output_limit: Option<u64>,
+    /// Size of the writable work dir and /tmp.
+    #[arg(long, value_parser = parse_bytes)]
+    disk: Option<u64>,
+}
+
+impl LimitFlags {
+    /// The limits asked for.
+    pub fn overrides(&self) -> LimitOverrides {
+        LimitOverrides {
+            timeout_ms: self.timeout,
+            cpu_time_ms: self.cpu_time,
+            memory_bytes: self.memory,
+            pids: self.pids,
+            output_bytes: self.output_limit,
+            disk_bytes: self.disk,
+            ..LimitOverrides::default()
+        }
+    }
 }
 
 /// Writes the program's output through as it comes.
@@ -128,7 +150,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         files: Vec::new(),
         args: args.args.clone(),
         stdin,
-        limits: overrides(&args),
+        limits: args.limits.overrides(),
         compile_limits: brig_core::LimitOverrides::default(),
         network: args.network,
         tier,
@@ -175,7 +197,7 @@ fn run_module(
         source,
         args: args.args.clone(),
         stdin: stdin_of(args, false)?,
-        limits: overrides(args),
+        limits: args.limits.overrides(),
         tier,
         ..RunRequest::default()
     };
@@ -219,18 +241,6 @@ fn stdin_of(args: &RunArgs, program_from_stdin: bool) -> Result<Stdin> {
         }
         None => Stdin::Null,
     })
-}
-
-fn overrides(args: &RunArgs) -> LimitOverrides {
-    LimitOverrides {
-        timeout_ms: args.timeout,
-        cpu_time_ms: args.cpu_time,
-        memory_bytes: args.memory,
-        pids: args.pids,
-        output_bytes: args.output_limit,
-        disk_bytes: args.disk,
-        ..LimitOverrides::default()
-    }
 }
 
 /// One line on stderr when the run did not simply exit.

@@ -4,13 +4,23 @@
 
 use anyhow::{Context, Result, bail};
 use brig_core::RunResult;
-use brig_core::size::{parse_bytes, parse_millis};
+use brig_core::size::parse_millis;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
+
+/// The limits the HTTP API takes.
+const API_LIMITS: &[&str] = &[
+    "timeout_ms",
+    "cpu_time_ms",
+    "memory_bytes",
+    "pids",
+    "output_bytes",
+    "disk_bytes",
+];
 
 /// Where the server is and who is calling.
 #[derive(Args, Debug, Clone)]
@@ -31,24 +41,8 @@ pub struct ExecArgs {
     /// Language id or alias (default: from the file's extension).
     #[arg(long = "lang", short = 'l')]
     lang: Option<String>,
-    /// Wall-clock limit, e.g. 10s.
-    #[arg(long, value_parser = parse_millis)]
-    timeout: Option<u64>,
-    /// CPU-time limit.
-    #[arg(long = "cpu-time", value_parser = parse_millis)]
-    cpu_time: Option<u64>,
-    /// Memory limit, e.g. 256MiB.
-    #[arg(long, value_parser = parse_bytes)]
-    memory: Option<u64>,
-    /// Processes and threads.
-    #[arg(long)]
-    pids: Option<u32>,
-    /// Captured output limit.
-    #[arg(long = "output-limit", value_parser = parse_bytes)]
-    output_limit: Option<u64>,
-    /// Writable disk.
-    #[arg(long, value_parser = parse_bytes)]
-    disk: Option<u64>,
+    #[command(flatten)]
+    limits: crate::cli_run::LimitFlags,
     /// Tier: namespace, process, wasm or auto.
     #[arg(long)]
     tier: Option<String>,
@@ -249,17 +243,15 @@ pub fn exec(args: ExecArgs) -> Result<ExitCode> {
         ),
         None => None,
     };
-    let limits: serde_json::Map<String, Value> = [
-        ("timeout_ms", args.timeout),
-        ("cpu_time_ms", args.cpu_time),
-        ("memory_bytes", args.memory),
-        ("pids", args.pids.map(u64::from)),
-        ("output_bytes", args.output_limit),
-        ("disk_bytes", args.disk),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| Some((k.to_string(), json!(v?))))
-    .collect();
+    // The same field names as the API's `limits`; unset ones are left out.
+    let limits = serde_json::to_value(args.limits.overrides())?;
+    let limits: serde_json::Map<String, Value> = limits
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(name, value)| !value.is_null() && API_LIMITS.contains(&name.as_str()))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
     let mut body = json!({"language": language, "code": code, "args": args.args, "limits": limits});
     if let Some(stdin) = stdin {
         body["stdin"] = json!(stdin);

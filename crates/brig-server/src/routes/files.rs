@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::sessions::engine_error;
+use super::sessions::in_session;
 use crate::api::ListQuery;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
@@ -42,9 +42,7 @@ pub async fn put(
         .sessions
         .write_file(&caller.tenant_id, &id, &path, body.to_vec())
         .await;
-    if let Err(e) = outcome {
-        return Err(engine_error(&state, &caller, &id, e).await);
-    }
+    in_session(&state, &caller, &id, outcome).await?;
     state
         .audit_action(
             &caller,
@@ -79,10 +77,7 @@ pub async fn get(
         .sessions
         .read_file(&caller.tenant_id, &id, &path)
         .await;
-    let bytes = match outcome {
-        Ok(value) => value,
-        Err(e) => return Err(engine_error(&state, &caller, &id, e).await),
-    };
+    let bytes = in_session(&state, &caller, &id, outcome).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
@@ -108,9 +103,7 @@ pub async fn delete(
         .sessions
         .delete_file(&caller.tenant_id, &id, &path)
         .await;
-    if let Err(e) = outcome {
-        return Err(engine_error(&state, &caller, &id, e).await);
-    }
+    in_session(&state, &caller, &id, outcome).await?;
     state
         .audit_action(
             &caller,
@@ -148,9 +141,6 @@ pub async fn list(
         .sessions
         .list_files(&caller.tenant_id, &id, &path)
         .await;
-    let entries = match outcome {
-        Ok(value) => value,
-        Err(e) => return Err(engine_error(&state, &caller, &id, e).await),
-    };
+    let entries = in_session(&state, &caller, &id, outcome).await?;
     Ok(Json(serde_json::json!({"path": path, "entries": entries})))
 }

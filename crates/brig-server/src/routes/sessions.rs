@@ -345,6 +345,19 @@ pub async fn not_here(state: &AppState, caller: &Caller, id: &str) -> ApiError {
     ))
 }
 
+/// The outcome of an engine call on session `id`, its error mapped by [`engine_error`].
+pub async fn in_session<T>(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    outcome: Result<T, brig_engine::session::SessionError>,
+) -> Result<T, ApiError> {
+    match outcome {
+        Ok(value) => Ok(value),
+        Err(e) => Err(engine_error(state, caller, id, e).await),
+    }
+}
+
 /// Maps an engine error for session `id`: "not found" is explained by [`not_here`].
 pub async fn engine_error(
     state: &AppState,
