@@ -121,7 +121,8 @@ pub struct CreateSessionRequest {
     pub metadata: BTreeMap<String, String>,
 }
 
-/// `POST /api/v1/sessions/batch`.
+/// `POST /api/v1/sessions/batch`: `count` and the fields of [`CreateSessionRequest`], repeated
+/// here because serde cannot refuse unknown fields through `#[serde(flatten)]`.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchCreateRequest {
