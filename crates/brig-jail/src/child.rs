@@ -15,11 +15,13 @@
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::process::{Pid, Signal, WaitOptions};
 use serde::{Deserialize, Serialize};
+use std::ffi::CStr;
 use std::path::{Path, PathBuf};
 
+use crate::exec::{self, ExecPlan, OnFailure};
 use crate::spec::{SANDBOX_GID, SANDBOX_UID};
 use crate::sys::{self, Forked, PreparedExec};
-use crate::{caps, landlock, mounts, rlimits, seccomp};
+use crate::{caps, landlock, mounts, seccomp};
 
 /// A setup step that failed inside the sandbox, sent to the helper as JSON.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -43,7 +45,7 @@ pub struct ChildPlan<'a> {
     /// The program.
     pub exec: &'a PreparedExec,
     /// Working directory inside the sandbox.
-    pub cwd: &'a str,
+    pub cwd: &'a CStr,
     /// rlimits for the program.
     pub rlimits: &'a [(rustix::process::Resource, u64)],
     /// The compiled seccomp filter.
@@ -78,13 +80,14 @@ fn fail<E: std::fmt::Display>(stage: Stage) -> impl FnOnce(E) -> (Stage, String)
     move |e| (stage, e.to_string())
 }
 
-fn report(error: &OwnedFd, stage: Stage, message: String) {
+/// Sends a setup failure to the helper, as JSON on the error pipe.
+pub(crate) fn report(error: impl AsFd, stage: Stage, message: String) {
     let failure = SetupFailure {
         stage: stage.into(),
         message,
     };
     if let Ok(json) = serde_json::to_vec(&failure) {
-        let _ = rustix::io::write(error, &json);
+        let _ = rustix::io::write(&error, &json);
     }
 }
 
@@ -199,24 +202,17 @@ fn setup(plan: &ChildPlan<'_>, fds: &ChildFds) -> Result<(), (Stage, String)> {
 
 /// PID 2: the program. Stdio, session, cwd, rlimits, then seccomp last and `execve`.
 fn program(plan: &ChildPlan<'_>, fds: &ChildFds) -> ! {
-    let result = (|| -> Result<(), (Stage, String)> {
-        rustix::stdio::dup2_stdin(fds.stdin.as_fd()).map_err(fail("dup stdin"))?;
-        rustix::stdio::dup2_stdout(fds.stdout.as_fd()).map_err(fail("dup stdout"))?;
-        rustix::stdio::dup2_stderr(fds.stderr.as_fd()).map_err(fail("dup stderr"))?;
-        rustix::process::setsid().map_err(fail("setsid"))?;
-        rustix::process::chdir(plan.cwd).map_err(|e| ("chdir", format!("{}: {e}", plan.cwd)))?;
-        rlimits::apply(plan.rlimits).map_err(fail("setrlimit"))?;
-        sys::cloexec_from(3).map_err(fail("close inherited fds"))?;
-        crate::run::phase("program: before seccomp");
-        seccomp::install(plan.seccomp).map_err(fail("seccomp"))?;
-        crate::run::phase("program: seccomp installed");
-        let error = plan.exec.exec();
-        Err(("exec", format!("{}: {error}", plan.exec.program())))
-    })();
-    if let Err((stage, message)) = result {
-        report(&fds.error, stage, message);
-    }
-    sys::exit_now(127)
+    exec::exec_child(&ExecPlan {
+        exec: plan.exec,
+        stdio: [fds.stdin.as_fd(), fds.stdout.as_fd(), fds.stderr.as_fd()],
+        keep: &[],
+        cwd: plan.cwd,
+        rlimits: plan.rlimits,
+        // Init joined the cgroup already (`setup`).
+        cgroup_tasks: &[],
+        seccomp: Some(plan.seccomp),
+        on_failure: OnFailure::Stage(fds.error.as_fd()),
+    })
 }
 
 /// Init's last job: reap every process; when the program exits, send its raw wait status to

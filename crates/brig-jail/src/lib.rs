@@ -14,6 +14,7 @@
 //! | Landlock | `landlock` |
 //! | seccomp-bpf (installed last) | `seccomp` |
 //! | rlimits | `rlimits` |
+//! | stdio, session, cwd, fds kept, then `execve` (every program started) | `exec` |
 //! | cgroups v1 / v2 | `cgroup` |
 //! | deadline, CPU budget, output limit | `supervise` |
 //! | what the host supports (`brig doctor`) | `probe` |
@@ -22,6 +23,7 @@ pub mod agent;
 pub mod caps;
 pub mod cgroup;
 pub mod child;
+mod exec;
 pub mod frame;
 pub mod helper;
 pub mod identity;

@@ -12,9 +12,11 @@
 use brig_core::{Exit, Termination};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::process::{Pid, Resource, Signal, WaitOptions};
-use std::path::{Path, PathBuf};
+use std::ffi::CString;
+use std::path::Path;
 
 use crate::cgroup::{CgroupLimits, Cgroups};
+use crate::exec::{self, ExecPlan, OnFailure};
 use crate::report::{OutputSink, Report, StepReport};
 use crate::run::{JailError, cgroup_name, os};
 use crate::spec::{SandboxSpec, WORK_DIR};
@@ -77,7 +79,8 @@ fn run_in(
     let mut report = Report { steps: Vec::new() };
     for (index, step) in spec.steps.iter().enumerate() {
         let argv: Vec<String> = step.argv.iter().map(|a| rebase(a, work)).collect();
-        let cwd = PathBuf::from(rebase(&step.cwd, work));
+        let cwd =
+            CString::new(rebase(&step.cwd, work)).map_err(|e| os("prepare exec")(e.into()))?;
         let mut env: Vec<(String, String)> = step
             .env
             .iter()
@@ -119,14 +122,21 @@ fn run_in(
             Some(c) => c.open_self_attach()?,
             None => Vec::new(),
         };
+        let plan = ExecPlan {
+            exec: &exec,
+            stdio: [program_stdin.as_fd(), stdout_w.as_fd(), stderr_w.as_fd()],
+            keep: &[],
+            cwd: &cwd,
+            rlimits: &rlimit_plan,
+            cgroup_tasks: &cgroup_tasks,
+            seccomp: None,
+            on_failure: OnFailure::Under {
+                pipe: error_w.as_fd(),
+                stage: "process tier",
+            },
+        };
         let pid = match sys::fork().map_err(os("fork"))? {
-            Forked::Child => child(
-                &exec,
-                &cwd,
-                &rlimit_plan,
-                &cgroup_tasks,
-                [&program_stdin, &stdout_w, &stderr_w, &error_w],
-            ),
+            Forked::Child => exec::exec_child(&plan),
             Forked::Parent { pid, .. } => pid,
         };
         drop(cgroup_tasks);
@@ -220,38 +230,6 @@ fn children_cpu_ms() -> u64 {
     // cutime(13) + cstime(14).
     let ticks = field(13) + field(14);
     ticks * 1000 / rustix::param::clock_ticks_per_second().max(1)
-}
-
-fn child(
-    exec: &PreparedExec,
-    cwd: &Path,
-    rlimit_plan: &[(Resource, u64)],
-    cgroup_tasks: &[std::fs::File],
-    [stdin, stdout, stderr, error]: [&OwnedFd; 4],
-) -> ! {
-    let result = (|| -> Result<(), String> {
-        for tasks in cgroup_tasks {
-            rustix::io::write(tasks, b"0").map_err(|e| format!("join the cgroup: {e}"))?;
-        }
-        rustix::stdio::dup2_stdin(stdin.as_fd()).map_err(|e| format!("dup stdin: {e}"))?;
-        rustix::stdio::dup2_stdout(stdout.as_fd()).map_err(|e| format!("dup stdout: {e}"))?;
-        rustix::stdio::dup2_stderr(stderr.as_fd()).map_err(|e| format!("dup stderr: {e}"))?;
-        rustix::process::setsid().map_err(|e| format!("setsid: {e}"))?;
-        rustix::process::chdir(cwd).map_err(|e| format!("chdir {}: {e}", cwd.display()))?;
-        rlimits::apply(rlimit_plan).map_err(|e| format!("setrlimit: {e}"))?;
-        sys::cloexec_from(3).map_err(|e| format!("close inherited fds: {e}"))?;
-        Err(format!("exec {}: {}", exec.program(), exec.exec()))
-    })();
-    if let Err(message) = result {
-        let failure = crate::child::SetupFailure {
-            stage: "process tier".into(),
-            message,
-        };
-        if let Ok(json) = serde_json::to_vec(&failure) {
-            let _ = rustix::io::write(error, &json);
-        }
-    }
-    sys::exit_now(127)
 }
 
 #[cfg(test)]

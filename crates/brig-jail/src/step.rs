@@ -5,6 +5,7 @@
 use brig_core::{Exit, Limits, Termination};
 use rustix::fd::OwnedFd;
 use rustix::pipe::PipeFlags;
+use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
 use crate::cgroup::{CgroupLimits, Cgroups};
@@ -115,6 +116,7 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let exec = PreparedExec::new(&step.argv, &env).map_err(os("prepare exec"))?;
+    let cwd = CString::new(step.cwd.as_str()).map_err(|e| os("prepare exec")(e.into()))?;
     let mut rlimit_plan = rlimits::plan(limits);
     if cgroup.is_none() {
         // No memory controller: the address-space limit is the only memory bound.
@@ -144,7 +146,7 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
         ro_mounts: &ctx.spec.ro_mounts,
         network: ctx.spec.network,
         exec: &exec,
-        cwd: &step.cwd,
+        cwd: &cwd,
         rlimits: &rlimit_plan,
         seccomp: ctx.filter,
         cgroup_tasks: &cgroup_tasks,

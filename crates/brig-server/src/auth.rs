@@ -33,6 +33,19 @@ pub struct Caller {
     pub admin: bool,
     /// The client's address.
     pub client_addr: Option<String>,
+    /// The key itself, to forward a request to the node holding a session (never logged or
+    /// stored).
+    pub secret: Option<Secret>,
+}
+
+/// An API key held in memory; `Debug` does not show it.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 /// An authenticated admin.
@@ -86,6 +99,7 @@ impl AppState {
             plan,
             admin: key.admin,
             client_addr: None,
+            secret: None,
         };
         let mut cache = self.inner.key_cache.lock().expect("cache");
         if cache.len() > 10_000 {
@@ -111,6 +125,7 @@ impl FromRequestParts<AppState> for Caller {
         let mut caller = state.authenticate(&secret).await?;
         state.check_rate(&caller.tenant_id, &caller.plan)?;
         caller.client_addr = client_addr(parts);
+        caller.secret = Some(Secret(secret));
         Ok(caller)
     }
 }

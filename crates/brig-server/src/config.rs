@@ -29,6 +29,9 @@ pub struct ServerConfig {
     /// This node's id (several nodes may share one database); default: one generated once
     /// into the data dir.
     pub node_id: Option<String>,
+    /// The URL other nodes sharing the database reach this one at (default: `http://` and the
+    /// listen address).
+    pub advertise_url: Option<String>,
     /// Plans by name; the built-in `free`, `standard` and `premium` unless given.
     pub plans: BTreeMap<String, Plan>,
     /// Largest request body, in bytes (file uploads included).
@@ -91,6 +94,7 @@ impl Default for ServerConfig {
             encryption_key: None,
             old_encryption_keys: Vec::new(),
             node_id: None,
+            advertise_url: None,
             plans: crate::plans::builtin(),
             max_body_bytes: 16 << 20,
             request_timeout_ms: 30_000,

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod compat;
 pub mod config;
 pub mod error;
+pub mod forward;
 pub mod live;
 pub mod metrics;
 pub mod plans;
@@ -244,6 +245,24 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     let addr = listener
         .local_addr()
         .map_err(|source| StartError::Listen { addr, source })?;
+    // Other nodes sharing the database reach this one here (see `forward`).
+    let url = state
+        .inner
+        .config
+        .advertise_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    if addr.ip().is_unspecified() && state.inner.config.advertise_url.is_none() {
+        tracing::warn!(
+            "listening on {addr} without `advertise_url`: other nodes cannot forward requests here"
+        );
+    }
+    state
+        .inner
+        .store
+        .heartbeat_node(&state.inner.node_id, &url, now_ms())
+        .await?;
+    tokio::spawn(forward::heartbeat(state.clone(), url));
     let stop = tokio_util::sync::CancellationToken::new();
     let app =
         routes::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();

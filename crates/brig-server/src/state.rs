@@ -49,6 +49,8 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// When the server started.
     pub started: Instant,
+    /// The HTTP client that forwards requests to other nodes (see `forward`).
+    pub forwarder: reqwest::Client,
     /// Sessions this node created and has not ended: id → (tenant, memory limit).
     pub sessions_here: Mutex<HashMap<String, (String, u64)>>,
     /// What the Piston and Judge0 routes and the compat queue share.
@@ -164,6 +166,7 @@ impl AppState {
                 audit,
                 shutdown: CancellationToken::new(),
                 started: Instant::now(),
+                forwarder: reqwest::Client::new(),
                 sessions_here: Mutex::new(HashMap::new()),
                 compat: crate::compat::Compat::default(),
                 key_cache: Mutex::new(HashMap::new()),

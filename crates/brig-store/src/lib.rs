@@ -19,6 +19,7 @@ mod error;
 pub mod records;
 
 mod audit;
+mod nodes;
 mod queue;
 mod runs;
 mod tenants;
@@ -29,8 +30,8 @@ pub use crypto::Cipher;
 pub use error::StoreError;
 pub use queue::QueuedRun;
 pub use records::{
-    ApiKey, AuditEvent, AuditFilter, ExecutionDone, ExecutionRecord, ExecutionStats, Recovery,
-    SessionRecord, StoredResponse, Tenant,
+    ApiKey, AuditEvent, AuditFilter, ExecutionDone, ExecutionRecord, ExecutionStats, NodeRecord,
+    Recovery, SessionRecord, StoredResponse, Tenant,
 };
 
 use error::db;

@@ -203,3 +203,14 @@ pub struct AuditFilter {
     /// At most this many (default 100, capped at 1000).
     pub limit: Option<u32>,
 }
+
+/// A `brig serve` node sharing the database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeRecord {
+    /// Its id (`BRIG_NODE_ID`, or generated once into its data dir).
+    pub id: String,
+    /// The URL it answers on, as other nodes reach it.
+    pub url: String,
+    /// Its last heartbeat.
+    pub last_seen_ms: i64,
+}

@@ -22,6 +22,7 @@ on_every_backend!(
     encryption_at_rest,
     key_rotation,
     compat_queue,
+    nodes,
 );
 
 fn execution(id: &str, tenant_id: &str, node_id: &str, code: &str) -> ExecutionRecord {
@@ -792,4 +793,32 @@ async fn compat_queue(db: TestDb) {
     assert!(!s.delete_execution(&other.id, "q1").await.unwrap());
     assert!(s.delete_execution(&t.id, "q1").await.unwrap());
     assert!(s.get_execution(&t.id, "q1").await.unwrap().is_none());
+}
+
+async fn nodes(db: TestDb) {
+    let s = &db.store;
+    assert!(s.get_node("a").await.unwrap().is_none());
+    s.heartbeat_node("a", "http://10.0.0.1:7070", 10)
+        .await
+        .unwrap();
+    s.heartbeat_node("b", "http://10.0.0.2:7070", 11)
+        .await
+        .unwrap();
+    // A heartbeat updates the row in place (a restarted node may move).
+    s.heartbeat_node("a", "http://10.0.0.9:7070", 20)
+        .await
+        .unwrap();
+    let a = s.get_node("a").await.unwrap().unwrap();
+    assert_eq!(
+        (a.url.as_str(), a.last_seen_ms),
+        ("http://10.0.0.9:7070", 20)
+    );
+    let all: Vec<String> = s
+        .list_nodes()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.id)
+        .collect();
+    assert_eq!(all, ["a", "b"]);
 }

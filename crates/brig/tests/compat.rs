@@ -88,6 +88,7 @@ fn start_on(db: Db, toml: &str) -> Option<Server> {
         db,
         Options {
             toml: toml.to_string(),
+            ..Options::default()
         },
     )
 }

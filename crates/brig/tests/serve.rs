@@ -80,6 +80,7 @@ async fn every_route(db: Db) {
     // tests run in parallel on 2 cores).
     let options = Options {
         toml: "[alerts]\ncpu_percent = 5.0\n".into(),
+        ..Options::default()
     };
     let Some(server) = Server::start(db, options) else {
         return;
@@ -634,6 +635,7 @@ async fn plans_cap_limits_rates_and_sessions() {
     }
     let options = Options {
         toml: "[plans.tiny]\nmax_memory_bytes = 134217728\nmax_sessions = 1\nmax_concurrent_executions = 1\nrequests_per_second = 1\nburst = 8\n".into(),
+        ..Options::default()
     };
     let Some(server) = Server::start(Db::Sqlite, options) else {
         return;
@@ -706,6 +708,7 @@ async fn concurrency_and_a_full_queue_answer_429() {
     }
     let options = Options {
         toml: "max_running_executions = 1\nmax_queued_executions = 1\n[plans.one]\nmax_concurrent_executions = 1\n[plans.many]\nmax_concurrent_executions = 8\n".into(),
+        ..Options::default()
     };
     let Some(server) = Server::start(Db::Sqlite, options) else {
         return;
@@ -812,6 +815,7 @@ async fn bad_inputs_get_4xx_and_lose_nothing() {
     }
     let options = Options {
         toml: "max_body_bytes = 65536\n".into(),
+        ..Options::default()
     };
     let Some(server) = Server::start(Db::Sqlite, options) else {
         return;
@@ -1452,4 +1456,187 @@ async fn cli_client_exec_and_session_commands() {
     })
     .await
     .unwrap();
+}
+
+/// Two nodes on one database: a session created on one is used through the other.
+async fn two_nodes(db: Db) {
+    let Some(a) = Server::start(db, Options::default()) else {
+        return;
+    };
+    let b = a.second_node();
+    let (_, key) = a.tenant("shared", "standard").await;
+    let (status, s) = a
+        .call(
+            Method::POST,
+            "/api/v1/sessions",
+            &key,
+            Some(json!({"template": "python-minimal"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{s}");
+    let sid = s["id"].as_str().unwrap().to_string();
+    // Through node B: execute (forwarded to A, where the session's state lives).
+    let (status, r) = b
+        .call(
+            Method::POST,
+            &format!("/api/v1/sessions/{sid}/execute"),
+            &key,
+            Some(json!({"code": "n = 40"})),
+        )
+        .await;
+    assert_eq!((status, r["status"].as_str()), (200, Some("ok")), "{r}");
+    let (_, r) = a
+        .call(
+            Method::POST,
+            &format!("/api/v1/sessions/{sid}/execute"),
+            &key,
+            Some(json!({"code": "n + 2"})),
+        )
+        .await;
+    assert_eq!(
+        r["result"]["text/plain"], "42",
+        "state set through B lives on A: {r}"
+    );
+    // Files, both ways, binary-safe.
+    let blob: Vec<u8> = (0..=255u8).collect();
+    let put = b
+        .req(
+            Method::PUT,
+            &format!("/api/v1/sessions/{sid}/files/sub/x.bin"),
+            &key,
+        )
+        .body(blob.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 204);
+    let got = b
+        .req(
+            Method::GET,
+            &format!("/api/v1/sessions/{sid}/files/sub/x.bin"),
+            &key,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.unwrap().as_ref(), blob.as_slice());
+    let (status, listing) = b
+        .call(
+            Method::GET,
+            &format!("/api/v1/sessions/{sid}/files?path=sub"),
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{listing}");
+    assert_eq!(listing["entries"][0]["name"], "x.bin");
+    // An async execution on A, followed and cancelled through B.
+    let (status, sub) = b
+        .call(
+            Method::POST,
+            &format!("/api/v1/sessions/{sid}/execute"),
+            &key,
+            Some(json!({"code": "import time\nprint('tick', flush=True)\ntime.sleep(30)", "async": true})),
+        )
+        .await;
+    assert_eq!(status, 202, "{sub}");
+    let eid = sub["execution_id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, c) = b
+        .call(
+            Method::POST,
+            &format!("/api/v1/executions/{eid}/cancel"),
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{c}");
+    let events = b
+        .req(
+            Method::GET,
+            &format!("/api/v1/executions/{eid}/events"),
+            &key,
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let events = parse_sse(&events);
+    assert_eq!(
+        events.first().map(|e| e.0.as_str()),
+        Some("stdout"),
+        "{events:?}"
+    );
+    assert_eq!(
+        events.last().unwrap().1["status"],
+        "cancelled",
+        "{events:?}"
+    );
+    // Another tenant gets 404 through either node.
+    let (_, other) = a.tenant("other", "standard").await;
+    let (status, _) = b
+        .call(
+            Method::POST,
+            &format!("/api/v1/sessions/{sid}/execute"),
+            &other,
+            Some(json!({"code": "1"})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    // Delete through B; then both nodes see it ended.
+    let (status, _) = b
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/sessions/{sid}"),
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    for node in [&a, &b] {
+        let (_, s) = node
+            .call(Method::GET, &format!("/api/v1/sessions/{sid}"), &key, None)
+            .await;
+        assert_eq!(s["status"], "ended", "{s}");
+    }
+    // A node that is down: its sessions answer 409 naming it, not a hang.
+    let (_, s2) = a
+        .call(
+            Method::POST,
+            "/api/v1/sessions",
+            &key,
+            Some(json!({"template": "bash"})),
+        )
+        .await;
+    let sid2 = s2["id"].as_str().unwrap().to_string();
+    // Stop A's process only (dropping `a` would also drop the test database).
+    let mut a = a;
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    let (status, e) = b
+        .call(
+            Method::POST,
+            &format!("/api/v1/sessions/{sid2}/execute"),
+            &key,
+            Some(json!({"code": "true"})),
+        )
+        .await;
+    assert!(status == 503 || status == 409, "{status} {e}");
+    // B first: the database is dropped with A.
+    drop(b);
+    drop(a);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_one_database() {
+    if no_sandbox() {
+        return;
+    }
+    for db in server::databases() {
+        eprintln!("== {db:?}");
+        two_nodes(db).await;
+    }
 }

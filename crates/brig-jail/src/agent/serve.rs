@@ -6,10 +6,12 @@ use brig_core::{Exit, Limits};
 use rustix::event::{PollFd, PollFlags};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::process::{Pid, Signal, WaitOptions};
+use std::ffi::CString;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use super::{CellOutcome, Event, ExecKind, KernelSpec, PROTOCOL, Request, files};
+use crate::exec::{self, ExecPlan, OnFailure};
 use crate::frame::{read_frame, write_frame};
 use crate::report::Stream;
 use crate::sys::{self, Forked, PreparedExec};
@@ -69,42 +71,24 @@ fn spawn(
 ) -> rustix::io::Result<Child> {
     let (stdout_r, stdout_w) = pipe()?;
     let (stderr_r, stderr_w) = pipe()?;
+    let cwd = CString::new(cwd).map_err(|_| rustix::io::Errno::INVAL)?;
+    let keep = exec::keep_fds(extra)?;
+    let plan = ExecPlan {
+        exec,
+        stdio: [stdin.as_fd(), stdout_w.as_fd(), stderr_w.as_fd()],
+        keep: &keep,
+        cwd: &cwd,
+        rlimits: rlimit_plan,
+        cgroup_tasks: &[],
+        seccomp: None,
+        on_failure: OnFailure::ExecOnStderr {
+            prefix: "brig agent: ",
+        },
+    };
     match sys::fork()
         .map_err(|e| rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO))?
     {
-        Forked::Child => {
-            let ok = (|| -> rustix::io::Result<()> {
-                rustix::stdio::dup2_stdin(stdin.as_fd())?;
-                rustix::stdio::dup2_stdout(stdout_w.as_fd())?;
-                rustix::stdio::dup2_stderr(stderr_w.as_fd())?;
-                // Move the extra fds out of the way first, so that placing one at 3 cannot
-                // clobber another that happens to be fd 3 or 4.
-                let high: Vec<OwnedFd> = extra
-                    .iter()
-                    .map(|fd| rustix::io::fcntl_dupfd_cloexec(fd, 64))
-                    .collect::<rustix::io::Result<_>>()?;
-                for (i, fd) in high.iter().enumerate() {
-                    let mut target = sys::fd_number(3 + i as i32);
-                    rustix::io::dup2(fd, &mut target)?;
-                    std::mem::forget(target);
-                }
-                rustix::process::setsid()?;
-                rustix::process::chdir(cwd)?;
-                rlimits::apply(rlimit_plan)?;
-                sys::cloexec_from(3 + extra.len() as u32).map_err(|e| {
-                    rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO)
-                })?;
-                Ok(())
-            })();
-            if ok.is_ok() {
-                let error = exec.exec();
-                let _ = rustix::io::write(
-                    rustix::stdio::stderr(),
-                    format!("brig agent: exec {}: {error}\n", exec.program()).as_bytes(),
-                );
-            }
-            sys::exit_now(127)
-        }
+        Forked::Child => exec::exec_child(&plan),
         Forked::Parent { pid, .. } => {
             let pid = Pid::from_raw(pid).expect("fork returned a pid");
             let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())?;

@@ -142,6 +142,7 @@ async fn anonymous(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> 
         plan,
         admin: false,
         client_addr: client_addr(parts),
+        secret: None,
     })
 }
 

@@ -147,6 +147,7 @@ async fn caller_for(state: &AppState, run: &QueuedRun) -> Result<Caller, String>
         plan,
         admin: false,
         client_addr: None,
+        secret: None,
     })
 }
 
@@ -236,6 +237,7 @@ async fn fail(state: &AppState, run: &QueuedRun, caller: Option<&Caller>, why: &
         plan: crate::plans::Plan::default(),
         admin: false,
         client_addr: None,
+        secret: None,
     });
     let recorder = Recorder::resume(state, &caller, &run.id, "", "", 0);
     let result = brig_core::RunResult::internal_error(

@@ -20,6 +20,7 @@ use super::sessions::not_here;
 use crate::api::{ExecutionView, SessionExecuteRequest, Submitted};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
+use crate::forward::Hop;
 use crate::live::LiveExecution;
 use crate::record::Recorder;
 use crate::state::{AppState, Ticket};
@@ -47,9 +48,22 @@ pub async fn execute(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    hop: Hop,
     body: Result<Json<SessionExecuteRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(body) = body?;
+    let json = serde_json::to_vec(&body).map_err(ApiError::internal)?;
+    if let Some(answer) = hop
+        .session(
+            &state,
+            &caller,
+            &id,
+            Some(("application/json", json.into())),
+        )
+        .await?
+    {
+        return Ok(answer);
+    }
     if let Some(timeout) = body.timeout_ms
         && (timeout == 0 || timeout > caller.plan.max_timeout_ms)
     {
@@ -240,7 +254,11 @@ pub async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<(StatusCode, Json<Submitted>), ApiError> {
+    hop: Hop,
+) -> Result<Response, ApiError> {
+    if let Some(answer) = hop.execution(&state, &caller, &id).await? {
+        return Ok(answer);
+    }
     match state.inner.live.get(&caller.tenant_id, &id) {
         Some(live) if !live.finished() => {
             live.cancel.cancel();
@@ -259,7 +277,8 @@ pub async fn cancel(
                     execution_id: id,
                     status: "cancelling".into(),
                 }),
-            ))
+            )
+                .into_response())
         }
         _ => {
             let view = execution_view(&state, &caller, &id).await?;
@@ -334,7 +353,11 @@ pub async fn events(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    hop: Hop,
+) -> Result<Response, ApiError> {
+    if let Some(answer) = hop.execution(&state, &caller, &id).await? {
+        return Ok(answer);
+    }
     let stream: std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>> =
         match state.inner.live.get(&caller.tenant_id, &id) {
             Some(live) => Box::pin(follow(live)),
@@ -343,7 +366,9 @@ pub async fn events(
                 Box::pin(stream::iter(replay(&view).into_iter().map(Ok)))
             }
         };
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }
 
 /// Follows a live execution from its first event to its result.

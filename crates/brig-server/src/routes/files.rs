@@ -13,6 +13,7 @@ use super::sessions::in_session;
 use crate::api::ListQuery;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
+use crate::forward::Hop;
 use crate::state::AppState;
 
 /// Writes a file (creating its directories).
@@ -34,8 +35,13 @@ pub async fn put(
     State(state): State<AppState>,
     caller: Caller,
     Path((id, path)): Path<(String, String)>,
+    hop: Hop,
     body: Bytes,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
+    let forwarded = Some(("application/octet-stream", body.clone()));
+    if let Some(answer) = hop.session(&state, &caller, &id, forwarded).await? {
+        return Ok(answer);
+    }
     let size = body.len();
     let outcome = state
         .inner
@@ -52,7 +58,7 @@ pub async fn put(
             serde_json::json!({"path": path, "bytes": size}),
         )
         .await;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// Reads a file.
@@ -71,7 +77,11 @@ pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     Path((id, path)): Path<(String, String)>,
+    hop: Hop,
 ) -> Result<Response, ApiError> {
+    if let Some(answer) = hop.session(&state, &caller, &id, None).await? {
+        return Ok(answer);
+    }
     let outcome = state
         .inner
         .sessions
@@ -97,7 +107,11 @@ pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
     Path((id, path)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
+    hop: Hop,
+) -> Result<Response, ApiError> {
+    if let Some(answer) = hop.session(&state, &caller, &id, None).await? {
+        return Ok(answer);
+    }
     let outcome = state
         .inner
         .sessions
@@ -113,7 +127,7 @@ pub async fn delete(
             serde_json::json!({"path": path}),
         )
         .await;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// Lists a directory of the work dir.
@@ -132,9 +146,13 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    hop: Hop,
     query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(query) = query?;
+    if let Some(answer) = hop.session(&state, &caller, &id, None).await? {
+        return Ok(answer);
+    }
     let path = query.path.unwrap_or_default();
     let outcome = state
         .inner
@@ -142,5 +160,5 @@ pub async fn list(
         .list_files(&caller.tenant_id, &id, &path)
         .await;
     let entries = in_session(&state, &caller, &id, outcome).await?;
-    Ok(Json(serde_json::json!({"path": path, "entries": entries})))
+    Ok(Json(serde_json::json!({"path": path, "entries": entries})).into_response())
 }

@@ -409,7 +409,11 @@ pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+    hop: crate::forward::Hop,
+) -> Result<Response, ApiError> {
+    if let Some(answer) = hop.session(&state, &caller, &id, None).await? {
+        return Ok(answer);
+    }
     let record = record(&state, &caller, &id).await?;
     if record.status != "active" {
         return Err(ApiError::not_found(format!(
@@ -430,5 +434,5 @@ pub async fn delete(
             serde_json::Value::Null,
         )
         .await;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -92,6 +92,8 @@ impl Drop for Server {
 pub struct Options {
     /// Extra TOML for the config file.
     pub toml: String,
+    /// Extra environment of the server process.
+    pub env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -145,6 +147,7 @@ impl Server {
             .env("BRIG_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
+        command.envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         if let Some(url) = &database_url {
             command.arg("--database").arg(url);
         }
@@ -176,6 +179,31 @@ impl Server {
         assert!(!self.url.is_empty(), "brig serve exited before listening");
         // Keep draining stdout so the server never blocks on it.
         std::thread::spawn(move || for _ in lines {});
+    }
+
+    /// A second node on this server's database (and encryption key): its own data dir and
+    /// node id. The database stays this server's to drop.
+    pub fn second_node(&self) -> Server {
+        let key = std::fs::read_to_string(self.data.path().join("data/encryption.key")).unwrap();
+        let url = self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                self.data.path().join("data/brig.db").display()
+            )
+        });
+        let options = Options {
+            env: vec![("BRIG_ENCRYPTION_KEY".into(), key.trim().to_string())],
+            ..Options::default()
+        };
+        let mut node = Self::spawn_on(
+            tempfile::tempdir().unwrap(),
+            self.db,
+            Some(url),
+            None,
+            &options,
+        );
+        node.wait_ready();
+        node
     }
 
     /// Kills the server with SIGKILL and starts a new one on the same data and database.
