@@ -11,6 +11,9 @@ use std::process::Command;
 /// The built-in list.
 pub const BUILTIN: &str = include_str!("../languages.toml");
 
+/// The same file as JSON, converted at build time (`build.rs`): faster to read on every start.
+const BUILTIN_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/languages.json"));
+
 /// A languages file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -190,6 +193,22 @@ fn parse_checked(
         path: path.into(),
         source,
     })?;
+    check(file, path, check_regexes)
+}
+
+/// The built-in languages, from their build-time JSON form (the same checks as a file's).
+fn builtin() -> Result<LanguagesFile, LanguagesError> {
+    let file: LanguagesFile = serde_json::from_str(BUILTIN_JSON)
+        .expect("build.rs wrote languages.json from a languages.toml that parses");
+    check(file, "built-in languages.toml", false)
+}
+
+/// Checks every language of a parsed file.
+fn check(
+    file: LanguagesFile,
+    path: &str,
+    check_regexes: bool,
+) -> Result<LanguagesFile, LanguagesError> {
     for language in &file.languages {
         let invalid = |problem: &str| LanguagesError::Invalid {
             path: path.into(),
@@ -261,7 +280,7 @@ fn fill(text: &str, toolchain: Option<&str>) -> String {
 impl Languages {
     /// The built-in languages, plus `extra` (a path) when given.
     pub fn load(extra: Option<&Path>) -> Result<Languages, LanguagesError> {
-        let mut file = parse_checked(BUILTIN, "built-in languages.toml", false)?;
+        let mut file = builtin()?;
         if let Some(path) = extra {
             let text = std::fs::read_to_string(path).map_err(|source| LanguagesError::Read {
                 path: path.into(),
@@ -370,6 +389,14 @@ mod tests {
     #[test]
     fn the_builtin_regexes_compile() {
         parse(BUILTIN, "built-in").unwrap();
+    }
+
+    #[test]
+    fn the_build_time_json_is_the_toml_file() {
+        let from_toml = parse(BUILTIN, "built-in").unwrap();
+        let from_json = super::builtin().unwrap();
+        assert_eq!(format!("{from_json:?}"), format!("{from_toml:?}"));
+        assert!(from_json.languages.len() >= 8);
     }
 
     #[test]

@@ -140,6 +140,7 @@ pub fn run_here(
         }
         Err(e) => return Err(e.into()),
     };
+    phase("cgroups detected");
     if spec.isolation == Isolation::Process {
         return crate::process_tier::run(config, spec, stdin, control, sink, cgroups.as_ref());
     }
