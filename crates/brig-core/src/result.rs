@@ -172,6 +172,15 @@ impl RunResult {
         }
     }
 
+    /// A `cancelled` result: the run was stopped (or never started) at someone's request;
+    /// `message` says whose and why.
+    pub fn cancelled(tier: Tier, message: impl Into<String>) -> RunResult {
+        RunResult {
+            status: Status::Cancelled,
+            ..RunResult::internal_error(tier, message)
+        }
+    }
+
     /// The exit code `brig run` ends with: the program's own, 124 on timeout, 137 on memory
     /// limit, 128+signal when killed, 1 for a compile error or an internal error.
     pub fn cli_exit_code(&self) -> i32 {

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::state::{AppState, now_ms};
+use crate::state::AppState;
+use brig_store::now_ms;
 
 /// Header marking a request one node forwarded to another.
 pub const FORWARDED: &str = "x-brig-forwarded";
@@ -67,17 +68,18 @@ impl<S: Send + Sync> FromRequestParts<S> for Hop {
 }
 
 impl Hop {
-    /// The answer of the node holding session `id`, if that is another node.
+    /// The answer of the node holding session `id`, if that is another node; `body` (its
+    /// content type and bytes) is made only then.
     pub async fn session(
         &self,
         state: &AppState,
         caller: &Caller,
         id: &str,
-        body: Option<(&'static str, Bytes)>,
+        body: impl FnOnce() -> Option<(&'static str, Bytes)>,
     ) -> Result<Option<Response>, ApiError> {
         match route_session(state, caller, &self.headers, id).await? {
             Route::Local => Ok(None),
-            Route::Node(url) => Ok(Some(self.send(state, caller, &url, body).await?)),
+            Route::Node(url) => Ok(Some(self.send(state, caller, &url, body()).await?)),
         }
     }
 

@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-use crate::state::now_ms;
+use brig_store::now_ms;
 
 /// Why the server cannot start.
 #[derive(Debug, thiserror::Error)]

@@ -4,24 +4,11 @@
 
 use brig_core::{RunResult, Status};
 use brig_store::{AuditEvent, ExecutionDone, ExecutionRecord};
-use sha2::{Digest, Sha256};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::state::{AppState, now_ms};
-
-/// Hex SHA-256 of `code` (what the audit keeps instead of the code).
-pub fn code_hash(code: &str) -> String {
-    Sha256::digest(code.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// A new execution id.
-pub fn new_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
-}
+use crate::state::AppState;
+use brig_store::{new_id, now_ms, sha256_hex};
 
 /// One execution being recorded.
 pub struct Recorder {
@@ -47,7 +34,7 @@ impl Recorder {
         memory_limit: u64,
     ) -> Result<Recorder, ApiError> {
         let id = new_id();
-        let code_sha256 = code_hash(code);
+        let code_sha256 = sha256_hex(code.as_bytes());
         let record = ExecutionRecord {
             id: id.clone(),
             tenant_id: caller.tenant_id.clone(),
@@ -93,7 +80,7 @@ impl Recorder {
             id: id.to_string(),
             session_id: None,
             language: language.to_string(),
-            code_sha256: code_hash(code),
+            code_sha256: sha256_hex(code.as_bytes()),
             memory_limit,
         }
     }
@@ -190,16 +177,5 @@ impl Recorder {
                 );
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn code_hash_is_sha256_hex() {
-        assert_eq!(
-            super::code_hash("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
     }
 }

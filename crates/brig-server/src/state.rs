@@ -4,7 +4,7 @@
 
 use brig_engine::Engine;
 use brig_engine::session::SessionManager;
-use brig_store::{AuditEvent, Store};
+use brig_store::{AuditEvent, Store, now_ms};
 use governor::{DefaultDirectRateLimiter, Quota};
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
@@ -14,6 +14,7 @@ use std::time::Instant;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Caller;
 use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::live::LiveExecutions;
@@ -337,6 +338,36 @@ impl AppState {
         })
     }
 
+    /// Audits a state change made by `caller`.
+    pub async fn audit_action(
+        &self,
+        caller: &Caller,
+        action: &str,
+        session_id: Option<&str>,
+        execution_id: Option<&str>,
+        detail: serde_json::Value,
+    ) {
+        self.audit(AuditEvent {
+            id: None,
+            at_ms: now_ms(),
+            tenant_id: Some(caller.tenant_id.clone()),
+            key_id: Some(caller.key_id.clone()),
+            action: action.to_string(),
+            session_id: session_id.map(str::to_string),
+            execution_id: execution_id.map(str::to_string),
+            language: None,
+            code_sha256: None,
+            status: None,
+            http_status: None,
+            wall_ms: None,
+            cpu_ms: None,
+            memory_peak_bytes: None,
+            client_addr: caller.client_addr.clone(),
+            detail,
+        })
+        .await;
+    }
+
     /// Queues an audit event (written in order by the audit task; also logged as JSON).
     pub async fn audit(&self, event: AuditEvent) {
         tracing::info!(
@@ -353,11 +384,4 @@ impl AppState {
         // Awaiting keeps back-pressure on; nothing is dropped.
         let _ = self.inner.audit.send(event).await;
     }
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -12,16 +12,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// The limits the HTTP API takes.
-const API_LIMITS: &[&str] = &[
-    "timeout_ms",
-    "cpu_time_ms",
-    "memory_bytes",
-    "pids",
-    "output_bytes",
-    "disk_bytes",
-];
-
 /// Where the server is and who is calling.
 #[derive(Args, Debug, Clone)]
 pub struct ServerArgs {
@@ -243,13 +233,14 @@ pub fn exec(args: ExecArgs) -> Result<ExitCode> {
         ),
         None => None,
     };
-    // The same field names as the API's `limits`; unset ones are left out.
+    // The same field names as the API's `limits` (the flags set only those); unset ones are
+    // left out.
     let limits = serde_json::to_value(args.limits.overrides())?;
     let limits: serde_json::Map<String, Value> = limits
         .as_object()
         .into_iter()
         .flatten()
-        .filter(|(name, value)| !value.is_null() && API_LIMITS.contains(&name.as_str()))
+        .filter(|(_, value)| !value.is_null())
         .map(|(name, value)| (name.clone(), value.clone()))
         .collect();
     let mut body = json!({"language": language, "code": code, "args": args.args, "limits": limits});

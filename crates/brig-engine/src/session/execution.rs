@@ -115,9 +115,7 @@ pub(super) async fn run_in(
 
 /// The result of an execution cancelled before it started.
 pub(super) fn cancelled_before_start() -> RunResult {
-    let mut result = RunResult::internal_error(Tier::Namespace, "cancelled before it started");
-    result.status = Status::Cancelled;
-    result
+    RunResult::cancelled(Tier::Namespace, "cancelled before it started")
 }
 
 /// How `code` in `language` runs in a session: a cell for Python, `bash -c` for bash, the

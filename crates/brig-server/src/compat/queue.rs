@@ -26,7 +26,8 @@ use tokio::sync::Semaphore;
 use super::judge0;
 use crate::auth::Caller;
 use crate::record::Recorder;
-use crate::state::{AppState, now_ms};
+use crate::state::AppState;
+use brig_store::now_ms;
 
 /// How often an idle worker looks at the queue (rows queued by other nodes; this node's own
 /// submissions wake it at once).
@@ -201,11 +202,10 @@ async fn run_claimed(state: &AppState, run: QueuedRun, busy: &Busy) {
         }
         () = state.inner.compat.abort.cancelled() => {
             tracing::warn!(token = %run.id, "queued submission cancelled at the end of the shutdown grace period");
-            let mut result = brig_core::RunResult::internal_error(
+            let result = brig_core::RunResult::cancelled(
                 brig_core::Tier::Namespace,
                 "the server shut down before the submission finished",
             );
-            result.status = brig_core::Status::Cancelled;
             if let Err(e) = recorder.finish(&result).await {
                 tracing::error!(token = %run.id, error = %e.message, "cannot record a cancelled submission");
             }

@@ -231,9 +231,8 @@ impl Admitted {
                     Ok(Err(e)) => {
                         // A refusal found only now (e.g. a tier not usable): the caller's mistake.
                         let error = ApiError::from(e);
-                        let mut result =
-                            RunResult::internal_error(brig_core::Tier::Namespace, &error.message);
-                        result.status = brig_core::Status::Cancelled;
+                        let result =
+                            RunResult::cancelled(brig_core::Tier::Namespace, &error.message);
                         recorder.finish(&result).await?;
                         return Err(error);
                     }
@@ -244,9 +243,7 @@ impl Admitted {
                 }
             }
             Err(refused) => {
-                let mut result =
-                    RunResult::internal_error(brig_core::Tier::Namespace, &refused.message);
-                result.status = brig_core::Status::Cancelled;
+                let result = RunResult::cancelled(brig_core::Tier::Namespace, &refused.message);
                 recorder.finish(&result).await?;
                 return Err(refused);
             }

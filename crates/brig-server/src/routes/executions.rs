@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use brig_core::{LimitOverrides, RunResult, Status, Tier};
+use brig_core::{LimitOverrides, RunResult, Tier};
 use brig_engine::session::{Execute, StreamEvent};
 use futures_util::stream::{self, Stream};
 use std::convert::Infallible;
@@ -52,16 +52,14 @@ pub async fn execute(
     body: Result<Json<SessionExecuteRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(body) = body?;
-    let json = serde_json::to_vec(&body).map_err(ApiError::internal)?;
-    if let Some(answer) = hop
-        .session(
-            &state,
-            &caller,
-            &id,
-            Some(("application/json", json.into())),
-        )
-        .await?
-    {
+    // Serialized again only when the session lives on another node (a plain struct: it cannot
+    // fail to serialize).
+    let forwarded = || {
+        serde_json::to_vec(&body)
+            .ok()
+            .map(|json| ("application/json", json.into()))
+    };
+    if let Some(answer) = hop.session(&state, &caller, &id, forwarded).await? {
         return Ok(answer);
     }
     if let Some(timeout) = body.timeout_ms
@@ -144,7 +142,7 @@ async fn run(
     let result = async {
         let slot = tokio::select! {
             slot = ticket.start() => slot?,
-            () = cancel.cancelled() => return Ok(cancelled("cancelled while queued")),
+            () = cancel.cancelled() => return Ok(RunResult::cancelled(Tier::Namespace, "cancelled while queued")),
         };
         recorder.running().await?;
         let mut events = match state
@@ -174,11 +172,7 @@ async fn run(
     .await;
     let result = match result {
         Ok(result) => result,
-        Err(refused) => {
-            let mut result = RunResult::internal_error(Tier::Namespace, &refused.message);
-            result.status = Status::Cancelled;
-            result
-        }
+        Err(refused) => RunResult::cancelled(Tier::Namespace, &refused.message),
     };
     let finished = recorder.finish(&result).await;
     live.push(StreamEvent::Result {
@@ -186,12 +180,6 @@ async fn run(
     });
     state.inner.live.retire(&recorder.id, LINGER);
     finished
-}
-
-fn cancelled(message: &str) -> RunResult {
-    let mut result = RunResult::internal_error(Tier::Namespace, message);
-    result.status = Status::Cancelled;
-    result
 }
 
 async fn execution_view(

@@ -38,7 +38,7 @@ pub async fn put(
     hop: Hop,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let forwarded = Some(("application/octet-stream", body.clone()));
+    let forwarded = || Some(("application/octet-stream", body.clone()));
     if let Some(answer) = hop.session(&state, &caller, &id, forwarded).await? {
         return Ok(answer);
     }
@@ -79,7 +79,7 @@ pub async fn get(
     Path((id, path)): Path<(String, String)>,
     hop: Hop,
 ) -> Result<Response, ApiError> {
-    if let Some(answer) = hop.session(&state, &caller, &id, None).await? {
+    if let Some(answer) = hop.session(&state, &caller, &id, || None).await? {
         return Ok(answer);
     }
     let outcome = state
@@ -109,7 +109,7 @@ pub async fn delete(
     Path((id, path)): Path<(String, String)>,
     hop: Hop,
 ) -> Result<Response, ApiError> {
-    if let Some(answer) = hop.session(&state, &caller, &id, None).await? {
+    if let Some(answer) = hop.session(&state, &caller, &id, || None).await? {
         return Ok(answer);
     }
     let outcome = state
@@ -150,7 +150,7 @@ pub async fn list(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query?;
-    if let Some(answer) = hop.session(&state, &caller, &id, None).await? {
+    if let Some(answer) = hop.session(&state, &caller, &id, || None).await? {
         return Ok(answer);
     }
     let path = query.path.unwrap_or_default();

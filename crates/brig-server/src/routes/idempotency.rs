@@ -11,7 +11,6 @@ use serde::Serialize;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::record::code_hash;
 use crate::state::{AppState, IdempotencyClaim};
 
 /// What to do with a request.
@@ -67,7 +66,8 @@ pub async fn begin<T: Serialize>(
         .ok()
         .filter(|k| !k.is_empty() && k.len() <= 255)
         .ok_or_else(|| ApiError::invalid("Idempotency-Key: 1 to 255 visible ASCII characters"))?;
-    let request_hash = code_hash(&serde_json::to_string(body).map_err(ApiError::internal)?);
+    let request_hash =
+        brig_store::sha256_hex(&serde_json::to_vec(body).map_err(ApiError::internal)?);
     let claim = state.claim_idempotency(&caller.tenant_id, key)?;
     if let Some(stored) = state
         .inner

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use brig_core::LimitOverrides;
 use brig_engine::session::{CreateSession, SessionInfo, templates};
-use brig_store::{AuditEvent, SessionRecord};
+use brig_store::SessionRecord;
 use std::time::Duration;
 
 use super::idempotency::{self, Replay};
@@ -18,7 +18,8 @@ use crate::api::{
 };
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::state::{AppState, now_ms};
+use crate::state::AppState;
+use brig_store::now_ms;
 
 /// Most sessions one batch may create.
 const MAX_BATCH: usize = 50;
@@ -39,36 +40,6 @@ fn view(record: &SessionRecord, live: Option<&SessionInfo>) -> SessionView {
 }
 
 impl AppState {
-    /// Audits a state change made by `caller`.
-    pub async fn audit_action(
-        &self,
-        caller: &Caller,
-        action: &str,
-        session_id: Option<&str>,
-        execution_id: Option<&str>,
-        detail: serde_json::Value,
-    ) {
-        self.audit(AuditEvent {
-            id: None,
-            at_ms: now_ms(),
-            tenant_id: Some(caller.tenant_id.clone()),
-            key_id: Some(caller.key_id.clone()),
-            action: action.to_string(),
-            session_id: session_id.map(str::to_string),
-            execution_id: execution_id.map(str::to_string),
-            language: None,
-            code_sha256: None,
-            status: None,
-            http_status: None,
-            wall_ms: None,
-            cpu_ms: None,
-            memory_peak_bytes: None,
-            client_addr: caller.client_addr.clone(),
-            detail,
-        })
-        .await;
-    }
-
     /// Creates one session for `caller`, within its plan, and records it.
     pub async fn create_session(
         &self,
@@ -411,7 +382,7 @@ pub async fn delete(
     Path(id): Path<String>,
     hop: crate::forward::Hop,
 ) -> Result<Response, ApiError> {
-    if let Some(answer) = hop.session(&state, &caller, &id, None).await? {
+    if let Some(answer) = hop.session(&state, &caller, &id, || None).await? {
         return Ok(answer);
     }
     let record = record(&state, &caller, &id).await?;
