@@ -7,6 +7,7 @@
 pub mod execute;
 pub mod languages;
 pub mod session;
+pub mod zygote;
 
 pub use execute::{Engine, EngineError, Launch, RunRequest};
 pub use languages::Languages;

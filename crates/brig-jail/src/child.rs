@@ -72,6 +72,8 @@ pub struct ChildFds {
     pub stderr: OwnedFd,
     /// Session mode: the agent's end of the helper's socket.
     pub agent: Option<OwnedFd>,
+    /// Zygote mode: the zygote's end of the helper's socket (`zygote`).
+    pub zygote: Option<OwnedFd>,
 }
 
 type Stage = &'static str;
@@ -93,9 +95,13 @@ pub(crate) fn report(error: impl AsFd, stage: Stage, message: String) {
 
 /// The sandbox's init. Never returns.
 pub fn init(plan: &ChildPlan<'_>, mut fds: ChildFds) -> ! {
-    if let Err((stage, message)) = setup(plan, &fds) {
+    let zygote = fds.zygote.take();
+    if let Err((stage, message)) = setup(plan, &fds, zygote.is_none()) {
         report(&fds.error, stage, message);
         sys::exit_now(1)
+    }
+    if let Some(socket) = zygote {
+        start_zygote(plan, &fds, socket)
     }
     if let Some(socket) = fds.agent.take() {
         // Session mode: init becomes the agent, under the same seccomp filter as everything it
@@ -134,7 +140,7 @@ pub fn init(plan: &ChildPlan<'_>, mut fds: ChildFds) -> ! {
 }
 
 /// The setup inside the new namespaces, one step per line.
-fn setup(plan: &ChildPlan<'_>, fds: &ChildFds) -> Result<(), (Stage, String)> {
+fn setup(plan: &ChildPlan<'_>, fds: &ChildFds, landlock: bool) -> Result<(), (Stage, String)> {
     // Into our cgroup first (v1; on v2 we were born there), by moving ourselves: see
     // `Cgroup::open_self_attach` for why not from the helper.
     for tasks in plan.cgroup_tasks {
@@ -195,9 +201,60 @@ fn setup(plan: &ChildPlan<'_>, fds: &ChildFds) -> Result<(), (Stage, String)> {
     // No capability, ever again; no_new_privs.
     caps::drop_all().map_err(fail("drop capabilities"))?;
     crate::run::phase("child: capabilities dropped");
-    landlock::restrict_self(plan.ro_mounts, plan.network).map_err(fail("landlock"))?;
-    crate::run::phase("child: landlock");
+    // The zygote's forks mount their own /work and /tmp, which Landlock would forbid: they
+    // enforce the same ruleset themselves once that is done (`start_zygote`).
+    if landlock {
+        landlock::restrict_self(plan.ro_mounts, plan.network).map_err(fail("landlock"))?;
+        crate::run::phase("child: landlock");
+    }
     Ok(())
+}
+
+/// Zygote mode: PID 2 is the Python zygote, under the nesting seccomp filter (`plan.seccomp`),
+/// holding the helper's socket as fd 3 and the prepared, unenforced Landlock ruleset as fd 4;
+/// init reaps until it exits.
+fn start_zygote(plan: &ChildPlan<'_>, fds: &ChildFds, socket: OwnedFd) -> ! {
+    let ruleset = match landlock::prepared_ruleset(plan.ro_mounts, plan.network) {
+        Ok(ruleset) => ruleset,
+        Err(e) => {
+            report(&fds.error, "landlock", e.to_string());
+            sys::exit_now(1)
+        }
+    };
+    match sys::fork() {
+        Ok(Forked::Child) => {
+            let mut kept = vec![&socket];
+            kept.extend(ruleset.as_ref());
+            let keep = match exec::keep_fds(&kept) {
+                Ok(keep) => keep,
+                Err(e) => {
+                    report(&fds.error, "keep the zygote's fds", e.to_string());
+                    sys::exit_now(127)
+                }
+            };
+            exec::exec_child(&ExecPlan {
+                exec: plan.exec,
+                stdio: [fds.stdin.as_fd(), fds.stdout.as_fd(), fds.stderr.as_fd()],
+                keep: &keep,
+                cwd: plan.cwd,
+                rlimits: plan.rlimits,
+                cgroup_tasks: &[],
+                seccomp: Some(plan.seccomp),
+                on_failure: OnFailure::Stage(fds.error.as_fd()),
+            })
+        }
+        Ok(Forked::Parent { pid, .. }) => {
+            drop((socket, ruleset));
+            reap_until(
+                Pid::from_raw(pid).expect("fork returned pid 0"),
+                &fds.status,
+            )
+        }
+        Err(e) => {
+            report(&fds.error, "fork the zygote", e.to_string());
+            sys::exit_now(1)
+        }
+    }
 }
 
 /// PID 2: the program. Stdio, session, cwd, rlimits, then seccomp last and `execve`.

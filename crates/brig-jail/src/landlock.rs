@@ -13,7 +13,7 @@
 
 use landlock::{
     ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset,
-    RulesetAttr, RulesetCreatedAttr, RulesetError, RulesetStatus, Scope,
+    RulesetAttr, RulesetCreated, RulesetCreatedAttr, RulesetError, RulesetStatus, Scope,
 };
 use std::path::{Path, PathBuf};
 
@@ -56,12 +56,36 @@ pub enum Enforcement {
     None,
 }
 
+/// The ruleset `restrict_self` would enforce, created but not enforced: for the Python
+/// zygote, whose forks enforce it (`landlock_restrict_self` on this fd) once they have built
+/// their own mounts, which an enforced ruleset would forbid. The rules hold the directories
+/// themselves, so the fresh tmpfs a run mounts on `/work` or `/tmp` falls under their rules.
+/// `None` when the kernel has no Landlock.
+pub fn prepared_ruleset(
+    extra_read_exec: &[PathBuf],
+    network: bool,
+) -> Result<Option<rustix::fd::OwnedFd>, LandlockError> {
+    let created = ruleset(extra_read_exec, network)?;
+    Ok(created.into())
+}
+
 /// Restricts the calling process (and its future children) to the sandbox's paths.
 /// `extra_read_exec` are the spec's extra read-only mounts.
 pub fn restrict_self(
     extra_read_exec: &[PathBuf],
     network: bool,
 ) -> Result<Enforcement, LandlockError> {
+    let created = ruleset(extra_read_exec, network)?;
+    let status = created.restrict_self()?;
+    Ok(match status.ruleset {
+        RulesetStatus::FullyEnforced => Enforcement::Full,
+        RulesetStatus::PartiallyEnforced => Enforcement::Partial,
+        RulesetStatus::NotEnforced => Enforcement::None,
+    })
+}
+
+/// The ruleset, with every rule added.
+fn ruleset(extra_read_exec: &[PathBuf], network: bool) -> Result<RulesetCreated, LandlockError> {
     let abi = TARGET_ABI;
     let mut ruleset = Ruleset::default()
         .set_compatibility(CompatLevel::BestEffort)
@@ -91,10 +115,5 @@ pub fn restrict_self(
         let Ok(fd) = PathFd::new(path) else { continue };
         created = created.add_rule(PathBeneath::new(fd, access))?;
     }
-    let status = created.restrict_self()?;
-    Ok(match status.ruleset {
-        RulesetStatus::FullyEnforced => Enforcement::Full,
-        RulesetStatus::PartiallyEnforced => Enforcement::Partial,
-        RulesetStatus::NotEnforced => Enforcement::None,
-    })
+    Ok(created)
 }

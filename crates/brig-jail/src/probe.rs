@@ -117,6 +117,7 @@ pub fn host_report(config: &JailConfig) -> HostReport {
         .unwrap_or(false);
     let filter = seccomp::compile(&SeccompPolicy {
         allow_network: false,
+        ..Default::default()
     });
     features.insert(
         "seccomp".into(),

@@ -124,6 +124,7 @@ pub fn run_here(
     spec.validate().map_err(JailError::Spec)?;
     let filter = seccomp::compile(&SeccompPolicy {
         allow_network: spec.network,
+        ..Default::default()
     })?;
     phase("seccomp compiled");
     let root_user = rustix::process::geteuid().is_root();
@@ -184,6 +185,22 @@ pub fn run_here(
     mounts::apply(&root, &plan)?;
     phase("root built");
 
+    if let Some(zygote) = spec.session.as_ref().and_then(|s| s.zygote.as_ref()) {
+        let limits = spec.session.as_ref().map(|s| s.limits).unwrap_or_default();
+        return crate::zygote::run(
+            crate::zygote::Host {
+                spec,
+                zygote,
+                limits,
+                root: &root,
+                host: &host,
+                cgroups: cgroups.as_ref(),
+                run_filter: &filter,
+                control,
+            },
+            sink,
+        );
+    }
     if let Some(session) = &spec.session {
         return run_session(
             spec,
@@ -212,6 +229,7 @@ pub fn run_here(
             control,
             sink,
             agent: None,
+            zygote: None,
             sweep_stale: index == 0 && config.sweep_while_running,
             leave_to: if index + 1 == spec.steps.len() {
                 host_mounts.as_ref()
@@ -280,6 +298,7 @@ fn run_session(
         control: Some(control),
         sink,
         agent: Some((OwnedFd::from(theirs), session.kernel.clone())),
+        zygote: None,
         leave_to: None,
         sweep_stale: false,
     };

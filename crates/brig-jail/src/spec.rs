@@ -57,6 +57,10 @@ pub struct SessionSpec {
     pub limits: Limits,
     /// The Python kernel to start, if any.
     pub kernel: Option<crate::agent::KernelSpec>,
+    /// Instead of the agent: a Python zygote that forks each one-shot run into a sandbox of
+    /// its own (see `zygote`).
+    #[serde(default)]
+    pub zygote: Option<crate::zygote::ZygoteSpec>,
 }
 
 /// How strongly the steps are isolated.
@@ -134,6 +138,9 @@ pub enum SpecError {
     /// Sessions need the namespace tier.
     #[error("sessions run on the namespace tier only")]
     SessionIsolation,
+    /// A zygote replaces the agent's kernel and runs without a network.
+    #[error("a zygote has no kernel and no network")]
+    Zygote,
     /// A step's argv is empty.
     #[error("step `{step}`: argv is empty")]
     EmptyArgv {
@@ -249,6 +256,9 @@ impl SandboxSpec {
                 }
                 if self.isolation != Isolation::Namespace {
                     errors.push(SpecError::SessionIsolation);
+                }
+                if session.zygote.is_some() && (session.kernel.is_some() || self.network) {
+                    errors.push(SpecError::Zygote);
                 }
             }
             (None, false) => {}

@@ -31,6 +31,8 @@ pub(crate) struct StepContext<'a> {
     pub(crate) sink: &'a mut dyn OutputSink,
     /// Session mode: the agent's end of the socket, and the kernel it starts.
     pub(crate) agent: Option<(OwnedFd, Option<crate::agent::KernelSpec>)>,
+    /// Zygote mode: the zygote's end of the helper's socket.
+    pub(crate) zygote: Option<OwnedFd>,
     /// The helper's original mount namespace, to return to after cloning the last step.
     pub(crate) leave_to: Option<&'a OwnedFd>,
     /// Sweep stale cgroups once the sandbox runs.
@@ -205,6 +207,7 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
                     stdout: stdout_w,
                     stderr: stderr_w,
                     agent: agent_fd,
+                    zygote: ctx.zygote.take(),
                 },
             )
         }
@@ -256,8 +259,9 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
         crate::run::sweep_stale_cgroups(cgroups);
     }
     drop(agent_fd);
-    // Our copy of the agent's end must go, or its socket never reports EOF.
+    // Our copy of the agent's (or zygote's) end must go, or its socket never reports EOF.
     ctx.agent = None;
+    ctx.zygote = None;
     Ok(Started {
         pid,
         pidfd,
@@ -305,7 +309,6 @@ fn finish(started: Started, ctx: StepContext<'_>) -> Result<StepReport, JailErro
         rustix::process::WaitOptions::empty(),
     );
     phase("program exited");
-    let wall_ms = observed.wall.as_millis() as u64;
     let stats = match &cgroup {
         Some(cgroup) => Some(cgroup.stats()?),
         None => None,
@@ -314,6 +317,17 @@ fn finish(started: Started, ctx: StepContext<'_>) -> Result<StepReport, JailErro
         cgroup.remove()?;
     }
     phase("cgroup removed");
+    conclude(&step.name, observed, stats)
+}
+
+/// A step's report from what the watch observed and the cgroup's counters, or the setup
+/// failure reported from inside.
+pub(crate) fn conclude(
+    name: &str,
+    observed: supervise::Observed,
+    stats: Option<crate::cgroup::CgroupStats>,
+) -> Result<StepReport, JailError> {
+    let wall_ms = observed.wall.as_millis() as u64;
     if let (Some(failure), None) = (observed.setup_failure, observed.killed_for) {
         return Err(JailError::Setup(failure));
     }
@@ -328,7 +342,7 @@ fn finish(started: Started, ctx: StepContext<'_>) -> Result<StepReport, JailErro
         (None, None) => return Err(JailError::LostStatus),
     };
     Ok(StepReport {
-        name: step.name.clone(),
+        name: name.to_owned(),
         termination: Termination {
             exit,
             killed_for: observed.killed_for,

@@ -244,6 +244,7 @@ pub fn session_spec(template: &Template, limits: Limits, languages: &Languages) 
     spec.session = Some(SessionSpec {
         limits,
         kernel: kernel_spec(template),
+        zygote: None,
     });
     spec.system_files.push(SpecFile {
         path: "brig_kernel.py".into(),

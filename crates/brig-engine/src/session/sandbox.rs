@@ -74,7 +74,7 @@ pub struct Sandbox {
     pub kernel: Option<serde_json::Value>,
 }
 
-async fn read_frame(
+pub(crate) async fn read_frame(
     reader: &mut (impl AsyncReadExt + Unpin),
 ) -> std::io::Result<Option<(u8, Vec<u8>)>> {
     let mut len = [0u8; 4];

@@ -469,6 +469,28 @@ impl Cgroup {
         }
     }
 
+    /// Opens the files through which a process outside the group's namespace moves itself in
+    /// by writing `0`: `tasks` of every v1 controller, `cgroup.procs` on v2. Opened here, by
+    /// root, they keep root's permission (and, on v2, root's cgroup namespace) for the write:
+    /// the Python zygote's forks join their run's group through them.
+    pub fn open_join(&self) -> Result<Vec<File>, CgroupError> {
+        match &self.group {
+            Group::V1(_) => self.open_self_attach(),
+            Group::V2(g) => {
+                let path = g.dir.join("cgroup.procs");
+                let file = fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(|source| CgroupError::Write {
+                        path,
+                        value: "0".into(),
+                        source,
+                    })?;
+                Ok(vec![file])
+            }
+        }
+    }
+
     /// Starts a new peak-memory measurement (v1: writing 0 to `memory.max_usage_in_bytes`
     /// resets it to the current usage). On v2 the peak stays the group's lifetime peak.
     pub fn reset_peak(&self) {

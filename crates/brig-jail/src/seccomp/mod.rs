@@ -76,6 +76,29 @@ pub struct SeccompPolicy {
     /// Allow `AF_INET` and `AF_INET6` sockets. Whether they reach anything is the network
     /// namespace's business; without this, only `AF_UNIX` sockets can be created.
     pub allow_network: bool,
+    /// Allow what building a sandbox inside the sandbox takes: `unshare` (a user namespace
+    /// first, which the unprivileged caller may create, then the others), `mount`, `umount2`
+    /// and `sethostname`. Only for the Python zygote (`zygote`), whose forks build each run's
+    /// sandbox and then install the ordinary filter on top of this one: a stacked filter can
+    /// only refuse more.
+    pub nest_sandboxes: bool,
+}
+
+/// The calls [`SeccompPolicy::nest_sandboxes`] adds to the allowlist.
+const NESTING: [c_long; 4] = [
+    libc::SYS_unshare,
+    libc::SYS_mount,
+    libc::SYS_umount2,
+    libc::SYS_sethostname,
+];
+
+/// The unconditionally allowed calls of `policy`.
+fn allowed(policy: &SeccompPolicy) -> impl Iterator<Item = c_long> + '_ {
+    syscalls::COMMON
+        .iter()
+        .chain(syscalls::ARCH)
+        .copied()
+        .chain(NESTING.into_iter().filter(|_| policy.nest_sandboxes))
 }
 
 /// A failure to build or to install the filter.
@@ -172,11 +195,8 @@ fn build_with(policy: &SeccompPolicy, with_fast_path: bool) -> Result<BpfProgram
 /// The allowlist as `seccompiler` wants it: syscall number → rules, any one of which allows the
 /// call; an empty list allows it whatever the arguments.
 fn rules(policy: &SeccompPolicy) -> Result<BTreeMap<c_long, Vec<SeccompRule>>, BackendError> {
-    let mut rules: BTreeMap<c_long, Vec<SeccompRule>> = syscalls::COMMON
-        .iter()
-        .chain(syscalls::ARCH)
-        .map(|&nr| (nr, Vec::new()))
-        .collect();
+    let mut rules: BTreeMap<c_long, Vec<SeccompRule>> =
+        allowed(policy).map(|nr| (nr, Vec::new())).collect();
 
     // clone: threads and plain processes, no new namespaces. The flags are the first argument on
     // both supported architectures (s390 is the odd one out).
@@ -245,11 +265,8 @@ fn rule(conditions: &[(u8, SeccompCmpOp, u64)]) -> Result<SeccompRule, BackendEr
 /// Why: when a filter is installed the kernel emulates it for every syscall number to cache the
 /// constant answers; over a 1500-instruction linear chain that took ~1 ms per sandbox here.
 fn fast_path(policy: &SeccompPolicy) -> Vec<sock_filter> {
-    let allowed: std::collections::BTreeSet<u32> = syscalls::COMMON
-        .iter()
-        .chain(syscalls::ARCH)
-        .map(|&nr| nr as u32)
-        .collect();
+    let allowed: std::collections::BTreeSet<u32> =
+        allowed(policy).map(|nr| nr as u32).collect();
     let filtered: std::collections::BTreeSet<u32> = rules(policy)
         .map(|r| {
             r.into_iter()
@@ -459,11 +476,32 @@ mod tests {
     #[test]
     fn no_denied_syscall_is_allowed() {
         for allow_network in [false, true] {
-            let rules = rules(&SeccompPolicy { allow_network }).unwrap();
+            let rules = rules(&SeccompPolicy { allow_network, ..Default::default() }).unwrap();
             for (name, nr) in DENIED {
                 assert!(!rules.contains_key(nr), "{name} ({nr}) is in the allowlist");
             }
         }
+    }
+
+    #[test]
+    fn only_the_zygote_policy_allows_nesting_and_nothing_else_it_denies() {
+        let plain = rules(&SeccompPolicy::default()).unwrap();
+        let zygote = rules(&SeccompPolicy {
+            nest_sandboxes: true,
+            ..Default::default()
+        })
+        .unwrap();
+        for nr in NESTING {
+            assert!(!plain.contains_key(&nr), "{nr} allowed without nesting");
+            assert!(zygote.contains_key(&nr), "{nr} refused to the zygote");
+        }
+        for (name, nr) in DENIED {
+            if !NESTING.contains(nr) {
+                assert!(!zygote.contains_key(nr), "{name} allowed to the zygote");
+            }
+        }
+        // Namespaces come only from `unshare`: `clone` keeps its no-namespace rule.
+        assert!(!zygote[&libc::SYS_clone].is_empty());
     }
 
     #[test]
@@ -514,6 +552,7 @@ mod tests {
     fn program_fits_with_room_to_spare() {
         let program = compile(&SeccompPolicy {
             allow_network: true,
+            ..Default::default()
         })
         .unwrap();
         println!("BPF program: {} instructions", program.len());

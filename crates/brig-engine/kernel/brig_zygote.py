@@ -1,0 +1,424 @@
+"""Brig's Python zygote: a warm interpreter that forks each one-shot run into a fresh sandbox.
+
+It runs inside a sandbox of its own that Brig built (user, PID, mount, network, IPC and UTS
+namespaces, the new root, no capabilities, no_new_privs, a seccomp filter that still allows
+the namespace calls below, the zygote's cgroup). It imports what its template preloads once;
+then, for each run the helper sends, it forks, and the fork builds the run's own sandbox
+inside the zygote's before any code of the run is read:
+
+1. C (the fork): joins the run's cgroup (fds opened by the helper), then `unshare`s a user
+   namespace (uid and gid 1000 mapped to themselves) with new mount, PID, network, IPC, UTS
+   and cgroup namespaces; fresh tmpfs on /work, /tmp and /dev/shm; forks G and exits.
+2. G (PID 1 of the run): a fresh /proc, the hostname; forks P and reaps until P ends, then
+   writes P's raw wait status to the status pipe and exits, which ends every other process of
+   the run.
+3. P (PID 2): stdio, the program's files, rlimits, every capability dropped and securebits
+   locked, the Landlock ruleset Brig prepared, then Brig's seccomp filter (the one every
+   sandboxed program gets, stacked on the zygote's), and only then the program's code.
+
+A setup failure goes to the error pipe as JSON ({"stage", "message"}), as Brig's own setup
+does; P closes that pipe just before the program runs. The zygote itself never reads a run's
+code, arguments or environment (they come in a memfd only P reads), so nothing of one run is
+in the memory the next run is forked from.
+
+Wire format on fd 3 (a SOCK_SEQPACKET socket): one JSON message per packet.
+- from Brig, first: {"config": {"seccomp": base64 BPF, "hostname", "landlock_fd"}};
+- from the zygote: {"ready": true, "python": "3.x.y", "preloaded": [...]} or
+  {"ready": false, "error": "..."};
+- from Brig, per run: {"run": id, "rlimits": [[resource, value]...], "disk_bytes": N,
+  "shm_bytes": N, "cgroup_fds": k} with fds [payload, stdin, stdout, stderr, status, error,
+  life, cgroup files...]. Nothing is sent back per run.
+"""
+
+import base64
+import ctypes
+import importlib
+import json
+import os
+import resource
+import signal
+import socket
+import struct
+import sys
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+RUN_NAMESPACES = (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC
+                  | CLONE_NEWUTS | CLONE_NEWCGROUP)
+
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+
+PR_CAPBSET_DROP = 24
+PR_SET_SECUREBITS = 28
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+# NOROOT, NO_SETUID_FIXUP and NO_CAP_AMBIENT_RAISE, each with its lock, and KEEP_CAPS_LOCKED:
+# the bits Brig's own `caps::drop_all` sets.
+SECUREBITS_LOCKED = 0b1110_1111
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
+SYS_LANDLOCK_RESTRICT_SELF = 446  # the same number on every architecture
+
+SANDBOX_ID = 1000
+WORK = "/work"
+MAIN = "/work/main.py"
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+class SetupError(Exception):
+    """A setup step that failed: reported on the error pipe as {"stage", "message"}."""
+
+    def __init__(self, stage, message):
+        super().__init__(f"{stage}: {message}")
+        self.stage = stage
+        self.message = message
+
+
+def check(stage, result):
+    """Raises SetupError for a libc call that returned -1."""
+    if result == -1:
+        errno = ctypes.get_errno()
+        raise SetupError(stage, os.strerror(errno))
+    return result
+
+
+def mount(source, target, fstype, flags, data=None):
+    check(f"mount {target}", libc.mount(
+        source.encode() if source else None, target.encode(),
+        fstype.encode() if fstype else None, ctypes.c_ulong(flags),
+        data.encode() if data else None))
+
+
+def prctl(stage, option, arg2=0):
+    check(stage, libc.prctl(option, ctypes.c_ulong(arg2), ctypes.c_ulong(0), ctypes.c_ulong(0),
+                            ctypes.c_ulong(0)))
+
+
+class CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+class SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def drop_capabilities():
+    """Every capability set emptied (bounding and ambient too), securebits locked, no_new_privs:
+    what Brig's `caps::drop_all` does for every sandboxed program."""
+    prctl("lock securebits", PR_SET_SECUREBITS, SECUREBITS_LOCKED)
+    for cap in range(64):
+        if libc.prctl(PR_CAPBSET_DROP, ctypes.c_ulong(cap), ctypes.c_ulong(0), ctypes.c_ulong(0),
+                      ctypes.c_ulong(0)) == -1:
+            if ctypes.get_errno() == 22:  # EINVAL: past the last capability
+                break
+            raise SetupError("drop capabilities", f"bounding set, capability {cap}: "
+                             + os.strerror(ctypes.get_errno()))
+    libc.prctl(PR_CAP_AMBIENT, ctypes.c_ulong(PR_CAP_AMBIENT_CLEAR_ALL), ctypes.c_ulong(0),
+               ctypes.c_ulong(0), ctypes.c_ulong(0))
+    header = CapHeader(LINUX_CAPABILITY_VERSION_3, 0)
+    data = (CapData * 2)()
+    check("drop capabilities", libc.capset(ctypes.byref(header), data))
+    prctl("set no_new_privs", PR_SET_NO_NEW_PRIVS, 1)
+
+
+def install_seccomp(program):
+    """Brig's compiled filter for sandboxed programs (8 bytes per instruction)."""
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
+    check("seccomp", libc.prctl(PR_SET_SECCOMP, ctypes.c_ulong(SECCOMP_MODE_FILTER),
+                                ctypes.cast(ctypes.byref(fprog), ctypes.c_void_p),
+                                ctypes.c_ulong(0), ctypes.c_ulong(0)))
+
+
+def report(fd, stage, message):
+    """A setup failure, as Brig's own setup reports it."""
+    try:
+        os.write(fd, json.dumps({"stage": stage, "message": message}).encode())
+    except OSError:
+        pass
+
+
+class Run:
+    """One run's message and fds, as received."""
+
+    FDS = ("payload", "stdin", "stdout", "stderr", "status", "error", "life")
+
+    def __init__(self, message, fds):
+        self.message = message
+        named = dict(zip(self.FDS, fds))
+        self.__dict__.update(named)
+        self.cgroup_fds = fds[len(self.FDS):]
+        self.fds = fds
+
+    def close_all(self):
+        for fd in self.fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def run_namespaces(run, config):
+    """C: the run's cgroup and namespaces and writable mounts. Returns in G (never in C)."""
+    for fd in run.cgroup_fds:
+        try:
+            os.write(fd, b"0")
+        except OSError as e:
+            raise SetupError("join the cgroup", e.strerror)
+        os.close(fd)
+    check("unshare", libc.unshare(RUN_NAMESPACES))
+    try:
+        with open("/proc/self/setgroups", "w") as f:
+            f.write("deny")
+        with open("/proc/self/uid_map", "w") as f:
+            f.write(f"{SANDBOX_ID} {SANDBOX_ID} 1\n")
+        with open("/proc/self/gid_map", "w") as f:
+            f.write(f"{SANDBOX_ID} {SANDBOX_ID} 1\n")
+    except OSError as e:
+        raise SetupError("write id maps", e.strerror)
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    disk = int(run.message["disk_bytes"])
+    owner = f"uid={SANDBOX_ID},gid={SANDBOX_ID}"
+    mount("tmpfs", WORK, "tmpfs", MS_NOSUID | MS_NODEV, f"size={disk},mode=0755,{owner}")
+    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={disk},mode=1777,{owner}")
+    shm = int(run.message["shm_bytes"])
+    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+          f"size={shm},mode=1777,{owner}")
+    if os.fork() != 0:
+        os._exit(0)
+    # G: PID 1 of the run's PID namespace.
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    socket.sethostname(config["hostname"])
+
+
+def init(run, program_pid):
+    """G's last job: reap everything; when the program ends, report its status and exit."""
+    for fd in run.fds:
+        if fd not in (run.status, run.life):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            os._exit(1)
+        if pid == program_pid:
+            os.write(run.status, struct.pack("<i", status))
+            os._exit(0)
+
+
+def lock_down(run, config):
+    """P: everything between the fork and the program's code, as Brig's `exec_child` does."""
+    os.setsid()
+    for target, fd in ((0, run.stdin), (1, run.stdout), (2, run.stderr)):
+        os.dup2(fd, target)
+    with os.fdopen(os.dup(run.payload), "rb") as f:
+        payload = json.loads(f.read())
+    for name in ("payload", "stdin", "stdout", "stderr", "status", "life"):
+        os.close(getattr(run, name))
+    for file in payload.get("files", []):
+        write_file(file["path"], base64.b64decode(file["content"]), file.get("mode", 0o644))
+    try:
+        os.chdir(WORK)
+    except OSError as e:
+        raise SetupError("chdir", e.strerror)
+    try:
+        for res, value in run.message["rlimits"]:
+            resource.setrlimit(res, (value, value))
+    except (OSError, ValueError) as e:
+        raise SetupError("rlimits", str(e))
+    drop_capabilities()
+    if config.get("landlock_fd") is not None:
+        check("landlock", libc.syscall(ctypes.c_long(SYS_LANDLOCK_RESTRICT_SELF),
+                                       ctypes.c_int(config["landlock_fd"]), ctypes.c_uint(0)))
+    # Nothing of the zygote's stays open: the socket, the ruleset, anything a preload opened.
+    os.closerange(3, run.error)
+    os.closerange(run.error + 1, 1 << 16)
+    install_seccomp(config["seccomp_program"])
+    return payload
+
+
+def write_file(path, content, mode):
+    full = os.path.normpath(os.path.join(WORK, path))
+    if not full.startswith(WORK + "/"):
+        raise SetupError("write files", f"{path}: outside the work dir")
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(content)
+
+
+def exit_code_of(exit):
+    """The process exit code of `SystemExit(code)`, as CPython computes it (non-int codes are
+    printed to stderr, then 1)."""
+    code = exit.code
+    if code is None:
+        return 0
+    if isinstance(code, int) and not isinstance(code, bool):
+        return code & 0xFF
+    if isinstance(code, bool):
+        return int(code)
+    try:
+        print(code, file=sys.stderr)
+    except Exception:
+        pass
+    return 1
+
+
+def run_program(payload, error_fd):
+    """P: the program, with the semantics of `python3 -u main.py`. Never returns."""
+    import io
+    import types
+    source = payload["code"]
+    with open(MAIN, "w", encoding="utf-8") as f:
+        f.write(source)
+    sys.argv = [MAIN] + list(payload.get("args", []))
+    os.environ.clear()
+    os.environ.update(payload.get("env", {}))
+    sys.dont_write_bytecode = "PYTHONDONTWRITEBYTECODE" in os.environ
+    sys.path.insert(0, WORK)
+    sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
+    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
+                                  errors="strict", write_through=True)
+    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
+                                  errors="backslashreplace", write_through=True)
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    main = types.ModuleType("__main__")
+    main.__file__ = MAIN
+    main.__builtins__ = __builtins__
+    sys.modules["__main__"] = main
+    # Setup is over: what goes wrong from here is the program's.
+    os.close(error_fd)
+    code = 0
+    try:
+        compiled = compile(source, MAIN, "exec")
+        exec(compiled, main.__dict__)
+    except SystemExit as e:
+        code = exit_code_of(e)
+    except BaseException as e:  # what the interpreter would print, without our own frame
+        tb = e.__traceback__
+        if tb is not None and tb.tb_frame.f_code is run_program.__code__:
+            tb = tb.tb_next
+        sys.excepthook(type(e), e, tb)
+        code = 1
+    code = finish(code)
+    os._exit(code)
+
+
+def finish(code):
+    """What the interpreter does at exit: wait for threads, run atexit, flush."""
+    try:
+        threading = sys.modules.get("threading")
+        if threading is not None:
+            threading._shutdown()
+        import atexit
+        atexit._run_exitfuncs()
+    except SystemExit as e:
+        code = exit_code_of(e)
+    except BaseException:
+        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    return code
+
+
+def child(run, config):
+    """The fork of the zygote, through C and G to P. Never returns."""
+    error = run.error
+    try:
+        run_namespaces(run, config)
+        program = os.fork()
+        if program != 0:
+            init(run, program)
+        payload = lock_down(run, config)
+    except SetupError as e:
+        report(error, e.stage, e.message)
+        os._exit(1)
+    except BaseException as e:  # a bug of ours: still a setup failure, not the program's
+        report(error, "zygote", f"{type(e).__name__}: {e}")
+        os._exit(1)
+    run_program(payload, error)
+
+
+def receive(sock):
+    """The next message and its fds, or None when Brig closed the socket."""
+    message, fds, _flags, _addr = socket.recv_fds(sock, 1 << 20, 64)
+    if not message:
+        return None
+    return json.loads(message), fds
+
+
+def serve(sock, config):
+    while True:
+        received = receive(sock)
+        if received is None:
+            return
+        message, fds = received
+        run = Run(message, fds)
+        try:
+            pid = os.fork()
+        except OSError as e:
+            report(run.error, "fork", e.strerror)
+            run.close_all()
+            continue
+        if pid == 0:
+            sock.close()
+            child(run, config)
+        run.close_all()
+        # C exits as soon as G exists; G is re-parented to the zygote sandbox's init.
+        os.waitpid(pid, 0)
+
+
+def main(argv):
+    fd = int(argv[argv.index("--socket") + 1]) if "--socket" in argv else 3
+    preload = []
+    if "--preload" in argv:
+        preload = [m for m in argv[argv.index("--preload") + 1].split(",") if m]
+    sock = socket.socket(fileno=fd)
+    received = receive(sock)
+    if received is None:
+        return
+    config = received[0]["config"]
+    config["seccomp_program"] = base64.b64decode(config.pop("seccomp"))
+    try:
+        for module in preload:
+            importlib.import_module(module)
+        if "matplotlib.pyplot" in preload:
+            import matplotlib.pyplot as plt
+            plt.figure()
+            plt.close("all")
+    except Exception as e:
+        sock.send(json.dumps({"ready": False, "error": f"preload: {e}"}).encode())
+        return
+    sock.send(json.dumps({"ready": True, "python": sys.version.split()[0],
+                          "preloaded": preload}).encode())
+    serve(sock, config)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

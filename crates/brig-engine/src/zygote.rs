@@ -1,0 +1,352 @@
+//! One-shot Python runs forked from warm zygotes: the fast path of a one-shot `python` run.
+//!
+//! A [`ZygotePool`] keeps up to `size` zygote sandboxes of one template (see `brig_jail::zygote`
+//! for the isolation, and `kernel/brig_zygote.py` for the fork side), each a helper process
+//! serving runs one at a time. A run takes an idle zygote (or starts one while fewer than `size`
+//! exist), which forks a fresh sandbox for it — its own cgroup, namespaces, tmpfs work dir,
+//! Landlock domain and seccomp filter — runs the program as `python3 -u main.py` would, and
+//! destroys it. Nothing of a run is visible to the next: each gets new mounts and a new fork of
+//! an interpreter that never saw the run's code.
+//!
+//! The request is built exactly as for a fresh sandbox (`Engine::spec`: the language's
+//! environment, limits and files), so the two paths give the same result for the same program.
+
+use brig_core::{RunResult, Tier};
+use brig_jail::report::StepReport;
+use brig_jail::spec::SessionSpec;
+use brig_jail::zygote::{ZygoteRun, ZygoteSpec, tag};
+use brig_jail::{JailConfig, Report, SandboxSpec, SpecFile, Stdin};
+use std::collections::BTreeMap;
+use std::os::fd::OwnedFd;
+use std::sync::Mutex;
+use tokio::io::AsyncWriteExt;
+use tokio::net::UnixStream;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::execute::{Engine, EngineError, RunRequest, to_result};
+use crate::session::sandbox::read_frame;
+use crate::session::templates::Template;
+
+/// The zygote, placed in its sandbox at `/etc/brig/brig_zygote.py`.
+pub const ZYGOTE_SOURCE: &str = include_str!("../kernel/brig_zygote.py");
+
+/// Why a zygote run did not produce a result.
+#[derive(Debug, thiserror::Error)]
+pub enum ZygoteError {
+    /// The request is the caller's mistake.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The zygote could not be started, or died.
+    #[error("zygote: {0}")]
+    Gone(String),
+    /// The run could not be set up (the zygote lives on).
+    #[error("zygote run: {0}")]
+    Setup(String),
+}
+
+/// One live zygote: its helper and the socket to it.
+struct Zygote {
+    stream: UnixStream,
+    _helper: tokio::process::Child,
+}
+
+impl Zygote {
+    async fn start(config: &JailConfig, spec: &SandboxSpec) -> Result<Zygote, ZygoteError> {
+        let gone = |what: &str, e: &dyn std::fmt::Display| ZygoteError::Gone(format!("{what}: {e}"));
+        let (ours, theirs) =
+            std::os::unix::net::UnixStream::pair().map_err(|e| gone("socketpair", &e))?;
+        let helper = tokio::process::Command::new(&config.helper)
+            .arg(brig_jail::HELPER_ARG)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::from(OwnedFd::from(theirs)))
+            .stderr(std::process::Stdio::inherit())
+            .env_clear()
+            // The helper tears the zygote down when this socket closes; a helper left behind
+            // by a dropped start is killed instead.
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| gone("spawn the helper", &e))?;
+        ours.set_nonblocking(true).map_err(|e| gone("socket", &e))?;
+        let mut stream = UnixStream::from_std(ours).map_err(|e| gone("socket", &e))?;
+        let request = serde_json::json!({ "config": config, "spec": spec, "stream": true });
+        let body = serde_json::to_vec(&request).map_err(|e| gone("encode", &e))?;
+        stream
+            .write_all(&brig_jail::frame::encode(b'S', &[&body]))
+            .await
+            .map_err(|e| gone("send the spec", &e))?;
+        match read_frame(&mut stream).await {
+            Ok(Some((tag::READY, _))) => Ok(Zygote {
+                stream,
+                _helper: helper,
+            }),
+            Ok(Some((_, body))) => Err(ZygoteError::Gone(
+                String::from_utf8_lossy(&body).into_owned(),
+            )),
+            Ok(None) => Err(ZygoteError::Gone(
+                "the helper exited before the zygote was ready".into(),
+            )),
+            Err(e) => Err(gone("read from the helper", &e)),
+        }
+    }
+
+    /// One run. `Err(Gone)` means this zygote is unusable.
+    async fn run(
+        &mut self,
+        run: &ZygoteRun,
+        cancel: Option<&CancellationToken>,
+    ) -> Result<StepReport, ZygoteError> {
+        let gone = |what: &str, e: &dyn std::fmt::Display| ZygoteError::Gone(format!("{what}: {e}"));
+        let body = serde_json::to_vec(run).map_err(|e| gone("encode", &e))?;
+        self.stream
+            .write_all(&brig_jail::frame::encode(tag::RUN, &[&body]))
+            .await
+            .map_err(|e| gone("send the run", &e))?;
+        let never = CancellationToken::new();
+        let cancel = cancel.unwrap_or(&never);
+        let mut cancelled = false;
+        loop {
+            let frame = tokio::select! {
+                frame = read_frame(&mut self.stream) => frame,
+                () = cancel.cancelled(), if !cancelled => {
+                    cancelled = true;
+                    self.stream
+                        .write_all(&brig_jail::frame::encode(tag::CANCEL, &[]))
+                        .await
+                        .map_err(|e| gone("cancel", &e))?;
+                    continue;
+                }
+            };
+            match frame {
+                // Output as it comes: collected in the report, which is what one-shot callers
+                // use.
+                Ok(Some((b'O', _))) => {}
+                Ok(Some((tag::REPORT, body))) => {
+                    return serde_json::from_slice(&body).map_err(|e| gone("bad report", &e));
+                }
+                Ok(Some((tag::FAILED, body))) => {
+                    return Err(ZygoteError::Setup(
+                        String::from_utf8_lossy(&body).into_owned(),
+                    ));
+                }
+                Ok(Some((_, body))) => {
+                    return Err(ZygoteError::Gone(
+                        String::from_utf8_lossy(&body).into_owned(),
+                    ));
+                }
+                Ok(None) => return Err(ZygoteError::Gone("the helper exited".into())),
+                Err(e) => return Err(gone("read from the helper", &e)),
+            }
+        }
+    }
+}
+
+/// Counters of a pool.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct ZygoteStats {
+    /// The template.
+    pub template: String,
+    /// Zygotes started.
+    pub started: u64,
+    /// Runs served.
+    pub runs: u64,
+    /// Zygotes lost (died, or failed to start).
+    pub lost: u64,
+}
+
+/// Up to `size` zygotes of one Python template.
+pub struct ZygotePool {
+    jail: JailConfig,
+    spec: SandboxSpec,
+    idle: Mutex<Vec<Zygote>>,
+    slots: Semaphore,
+    stats: Mutex<ZygoteStats>,
+}
+
+impl ZygotePool {
+    /// A pool of up to `size` zygotes for `template` (a Python template: its preloads are
+    /// imported once per zygote). Zygotes start on first use, or with [`ZygotePool::warm`].
+    pub fn new(
+        engine: &Engine,
+        jail: JailConfig,
+        template: &Template,
+        size: usize,
+    ) -> Result<ZygotePool, EngineError> {
+        let python = engine
+            .languages
+            .find("python")
+            .ok_or_else(|| EngineError::UnknownLanguage("python".into()))?;
+        if let Some(reason) = &python.unavailable {
+            return Err(EngineError::Unavailable {
+                id: "python".into(),
+                reason: reason.clone(),
+            });
+        }
+        let mut argv: Vec<String> = ["/usr/bin/python3", "-I", "-u", "/etc/brig/brig_zygote.py"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let preload = template.preload.unwrap_or(&[]);
+        if !preload.is_empty() {
+            argv.push("--preload".into());
+            argv.push(preload.join(","));
+        }
+        let mut env: BTreeMap<String, String> = python.env.clone();
+        // One thread: a zygote forks, and a fork of a multi-threaded process may inherit a
+        // lock held by a thread that does not exist in the child.
+        for var in ["OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"] {
+            env.insert(var.into(), "1".into());
+        }
+        let mut spec = SandboxSpec::command(&["/bin/true"]);
+        spec.steps.clear();
+        spec.session = Some(SessionSpec {
+            limits: brig_core::Limits {
+                // The zygote's own cgroup holds only it and its init: each run has its own.
+                pids: 64,
+                ..template.limits
+            },
+            kernel: None,
+            zygote: Some(ZygoteSpec {
+                argv,
+                env,
+                ready_timeout_ms: 60_000,
+            }),
+        });
+        spec.system_files.push(SpecFile {
+            path: "brig_zygote.py".into(),
+            content: ZYGOTE_SOURCE.as_bytes().to_vec(),
+            mode: 0o644,
+        });
+        spec.ro_mounts = python
+            .language
+            .ro_mounts
+            .iter()
+            .filter(|p| std::path::Path::new(p).exists())
+            .map(Into::into)
+            .collect();
+        spec.validate().map_err(|errors| {
+            EngineError::Invalid(
+                errors
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
+        Ok(ZygotePool {
+            jail,
+            spec,
+            idle: Mutex::new(Vec::new()),
+            slots: Semaphore::new(size.max(1)),
+            stats: Mutex::new(ZygoteStats {
+                template: template.name.into(),
+                ..ZygoteStats::default()
+            }),
+        })
+    }
+
+    /// Starts zygotes until `count` are idle (or the pool is full).
+    pub async fn warm(&self, count: usize) -> Result<(), ZygoteError> {
+        let mut permits = Vec::new();
+        while self.idle.lock().expect("idle").len() + permits.len() < count {
+            let Ok(permit) = self.slots.try_acquire() else {
+                break;
+            };
+            permits.push(permit);
+        }
+        let started = permits.len();
+        let mut zygotes = Vec::new();
+        for _ in 0..started {
+            zygotes.push(self.start().await?);
+        }
+        self.idle.lock().expect("idle").extend(zygotes);
+        drop(permits);
+        Ok(())
+    }
+
+    async fn start(&self) -> Result<Zygote, ZygoteError> {
+        let zygote = Zygote::start(&self.jail, &self.spec).await;
+        let mut stats = self.stats.lock().expect("stats");
+        match &zygote {
+            Ok(_) => stats.started += 1,
+            Err(_) => stats.lost += 1,
+        }
+        zygote
+    }
+
+    /// The pool's counters.
+    pub fn stats(&self) -> ZygoteStats {
+        self.stats.lock().expect("stats").clone()
+    }
+
+    /// Whether `request` can take this path: Python, the namespace tier, no network.
+    pub fn accepts(engine: &Engine, request: &RunRequest) -> bool {
+        let python = engine
+            .languages
+            .find(&request.language)
+            .is_some_and(|l| l.language.id == "python" && l.unavailable.is_none());
+        python
+            && !request.network
+            && matches!(
+                request.tier,
+                brig_core::TierChoice::Namespace | brig_core::TierChoice::Auto
+            )
+            && std::str::from_utf8(&request.source).is_ok()
+    }
+
+    /// Runs a Python `request` in a fresh sandbox forked from a zygote.
+    pub async fn run(
+        &self,
+        engine: &Engine,
+        request: &RunRequest,
+        cancel: Option<&CancellationToken>,
+    ) -> Result<RunResult, ZygoteError> {
+        let language = engine
+            .languages
+            .find(&request.language)
+            .ok_or_else(|| EngineError::UnknownLanguage(request.language.clone()))?;
+        let spec = engine.spec(request, &language)?;
+        let step = spec.steps.last().expect("a spec has a run step");
+        let source = &language.language.source_file;
+        let stdin = match &request.stdin {
+            Stdin::Null => Vec::new(),
+            Stdin::Bytes(bytes) => bytes.clone(),
+            Stdin::File(path) => std::fs::read(path)
+                .map_err(|e| EngineError::Invalid(format!("stdin {}: {e}", path.display())))?,
+        };
+        let run = ZygoteRun {
+            limits: step.limits,
+            code: String::from_utf8(request.source.clone())
+                .map_err(|_| EngineError::Invalid("the program is not UTF-8".into()))?,
+            args: request.args.clone(),
+            env: step.env.clone(),
+            files: spec
+                .files
+                .iter()
+                .filter(|f| &f.path != source)
+                .cloned()
+                .collect(),
+            stdin,
+        };
+        let _permit = self.slots.acquire().await.expect("never closed");
+        let taken = self.idle.lock().expect("idle").pop();
+        let mut zygote = match taken {
+            Some(zygote) => zygote,
+            None => self.start().await?,
+        };
+        let outcome = zygote.run(&run, cancel).await;
+        match &outcome {
+            Err(ZygoteError::Gone(_)) => self.stats.lock().expect("stats").lost += 1,
+            _ => self.idle.lock().expect("idle").push(zygote),
+        }
+        self.stats.lock().expect("stats").runs += 1;
+        let report = outcome?;
+        Ok(to_result(
+            Report {
+                steps: vec![report],
+            },
+            &language,
+            Tier::Namespace,
+        ))
+    }
+}
