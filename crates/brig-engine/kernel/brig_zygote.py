@@ -210,6 +210,8 @@ def run_namespaces(run, config):
 
 def init(run, program_pid):
     """G's last job: reap everything; when the program ends, report its status and exit."""
+    # Python's SIGINT handler would make PID 1 killable from inside; it has no other.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for fd in run.fds:
         if fd not in (run.status, run.life):
             try:
@@ -314,14 +316,18 @@ def run_program(payload, error_fd):
     code = 0
     try:
         compiled = compile(source, MAIN, "exec")
+    except (SyntaxError, ValueError) as e:
+        # As the interpreter reports a script that does not parse: no traceback header.
+        import traceback
+        sys.stderr.write("".join(traceback.format_exception_only(type(e), e)))
+        os._exit(finish(1))
+    try:
         exec(compiled, main.__dict__)
     except SystemExit as e:
         code = exit_code_of(e)
     except BaseException as e:  # what the interpreter would print, without our own frame
-        tb = e.__traceback__
-        if tb is not None and tb.tb_frame.f_code is run_program.__code__:
-            tb = tb.tb_next
-        sys.excepthook(type(e), e, tb)
+        e.__traceback__ = e.__traceback__.tb_next if e.__traceback__ else None
+        sys.excepthook(type(e), e, e.__traceback__)
         code = 1
     code = finish(code)
     os._exit(code)
