@@ -30,9 +30,12 @@ Wire format on fd 3 (a SOCK_SEQPACKET socket): one JSON message per packet.
   life, cgroup files...]. Nothing is sent back per run.
 """
 
+import atexit
 import base64
 import ctypes
+import gc
 import importlib
+import io
 import json
 import os
 import resource
@@ -40,6 +43,8 @@ import signal
 import socket
 import struct
 import sys
+import traceback
+import types
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -290,8 +295,6 @@ def exit_code_of(exit):
 
 def run_program(payload, error_fd):
     """P: the program, with the semantics of `python3 -u main.py`. Never returns."""
-    import io
-    import types
     source = payload["code"]
     with open(MAIN, "w", encoding="utf-8") as f:
         f.write(source)
@@ -318,7 +321,6 @@ def run_program(payload, error_fd):
         compiled = compile(source, MAIN, "exec")
     except (SyntaxError, ValueError) as e:
         # As the interpreter reports a script that does not parse: no traceback header.
-        import traceback
         sys.stderr.write("".join(traceback.format_exception_only(type(e), e)))
         os._exit(finish(1))
     try:
@@ -339,7 +341,6 @@ def finish(code):
         threading = sys.modules.get("threading")
         if threading is not None:
             threading._shutdown()
-        import atexit
         atexit._run_exitfuncs()
     except SystemExit as e:
         code = exit_code_of(e)
@@ -421,6 +422,9 @@ def main(argv):
     except Exception as e:
         sock.send(json.dumps({"ready": False, "error": f"preload: {e}"}).encode())
         return
+    # Everything imported so far is kept out of the collector's reach: a run's collections
+    # then do not write to (and copy) the pages it shares with the zygote.
+    gc.freeze()
     sock.send(json.dumps({"ready": True, "python": sys.version.split()[0],
                           "preloaded": preload}).encode())
     serve(sock, config)

@@ -53,7 +53,8 @@ struct Zygote {
 
 impl Zygote {
     async fn start(config: &JailConfig, spec: &SandboxSpec) -> Result<Zygote, ZygoteError> {
-        let gone = |what: &str, e: &dyn std::fmt::Display| ZygoteError::Gone(format!("{what}: {e}"));
+        let gone =
+            |what: &str, e: &dyn std::fmt::Display| ZygoteError::Gone(format!("{what}: {e}"));
         let (ours, theirs) =
             std::os::unix::net::UnixStream::pair().map_err(|e| gone("socketpair", &e))?;
         let helper = tokio::process::Command::new(&config.helper)
@@ -96,7 +97,8 @@ impl Zygote {
         run: &ZygoteRun,
         cancel: Option<&CancellationToken>,
     ) -> Result<StepReport, ZygoteError> {
-        let gone = |what: &str, e: &dyn std::fmt::Display| ZygoteError::Gone(format!("{what}: {e}"));
+        let gone =
+            |what: &str, e: &dyn std::fmt::Display| ZygoteError::Gone(format!("{what}: {e}"));
         let body = serde_json::to_vec(run).map_err(|e| gone("encode", &e))?;
         self.stream
             .write_all(&brig_jail::frame::encode(tag::RUN, &[&body]))

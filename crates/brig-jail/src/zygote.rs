@@ -124,7 +124,9 @@ pub(crate) struct Host<'a> {
 /// Starts the zygote and serves runs until the caller closes the socket.
 pub(crate) fn run(host: Host<'_>, sink: &mut dyn OutputSink) -> Result<Report, JailError> {
     let Some(control) = host.control else {
-        return Err(JailError::Helper("a zygote needs the helper's socket".into()));
+        return Err(JailError::Helper(
+            "a zygote needs the helper's socket".into(),
+        ));
     };
     let nest_filter = seccomp::compile(&SeccompPolicy {
         allow_network: false,
@@ -318,7 +320,8 @@ fn wait_for_caller(
             }
         }
         if revents[0] {
-            let mut control = std::fs::File::from(rustix::io::dup(control).map_err(os_errno("dup"))?);
+            let mut control =
+                std::fs::File::from(rustix::io::dup(control).map_err(os_errno("dup"))?);
             return read_frame(&mut control).map_err(os("read from the caller"));
         }
         if revents[1] {
@@ -371,10 +374,11 @@ fn run_one(
             "env": request.env,
             "files": request.files,
         });
-        let payload = Stdin::Bytes(serde_json::to_vec(&payload).map_err(|e| os("encode")(e.into()))?)
-            .open()
-            .map_err(os("payload memfd"))?
-            .expect("bytes give an fd");
+        let payload =
+            Stdin::Bytes(serde_json::to_vec(&payload).map_err(|e| os("encode")(e.into()))?)
+                .open()
+                .map_err(os("payload memfd"))?
+                .expect("bytes give an fd");
         let stdin = match Stdin::Bytes(request.stdin.clone()).open() {
             Ok(Some(fd)) => fd,
             _ => return Err(JailError::Helper("stdin memfd".into())),
@@ -406,7 +410,9 @@ fn run_one(
         fds.extend(joins.iter().map(|f| f.as_fd()));
         send(socket, &message, &fds)?;
         drop(fds);
-        drop((payload, stdin, stdout_w, stderr_w, status_w, error_w, life_w, joins));
+        drop((
+            payload, stdin, stdout_w, stderr_w, status_w, error_w, life_w, joins,
+        ));
         let kill_rest = || {
             if let Some(cgroup) = &cgroup {
                 let _ = cgroup.kill_all();
@@ -454,7 +460,12 @@ fn send(
     if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
         return Err(JailError::Helper("too many fds for one message".into()));
     }
-    rustix::net::sendmsg(socket, &[IoSlice::new(&body)], &mut control, SendFlags::NOSIGNAL)
-        .map_err(os_errno("send to the zygote"))?;
+    rustix::net::sendmsg(
+        socket,
+        &[IoSlice::new(&body)],
+        &mut control,
+        SendFlags::NOSIGNAL,
+    )
+    .map_err(os_errno("send to the zygote"))?;
     Ok(())
 }

@@ -85,7 +85,13 @@ struct Filter(Vec<sock_filter>);
 
 impl Filter {
     fn new(allow_network: bool) -> Self {
-        Self(compile(&SeccompPolicy { allow_network, ..Default::default() }).expect("policy compiles"))
+        Self(
+            compile(&SeccompPolicy {
+                allow_network,
+                ..Default::default()
+            })
+            .expect("policy compiles"),
+        )
     }
 
     fn call(&self, nr: c_long, args: &[u64]) -> Verdict {
@@ -100,7 +106,10 @@ const DENIED: Verdict = Verdict::Errno(EPERM);
 #[test]
 fn policy_compiles_quickly_for_both_network_settings() {
     for allow_network in [false, true] {
-        let policy = SeccompPolicy { allow_network, ..Default::default() };
+        let policy = SeccompPolicy {
+            allow_network,
+            ..Default::default()
+        };
         let mut times: Vec<Duration> = (0..200)
             .map(|_| {
                 let start = Instant::now();
@@ -330,7 +339,10 @@ fn the_search_prefix_answers_exactly_like_the_linear_filter() {
         [u64::MAX; 6],
     ];
     for allow_network in [false, true] {
-        let policy = SeccompPolicy { allow_network, ..Default::default() };
+        let policy = SeccompPolicy {
+            allow_network,
+            ..Default::default()
+        };
         let fast = compile(&policy).unwrap();
         let linear = compile_linear(&policy).unwrap();
         // The search plus a body for the argument-filtered calls only is much shorter.

@@ -33,7 +33,11 @@ fn probe_child() {
     };
     let allow_network = std::env::var(PROBE_NETWORK).as_deref() == Ok("1");
     let dir = tempfile::tempdir().expect("temp dir");
-    let program = compile(&SeccompPolicy { allow_network, ..Default::default() }).expect("policy compiles");
+    let program = compile(&SeccompPolicy {
+        allow_network,
+        ..Default::default()
+    })
+    .expect("policy compiles");
     // The filter binds this (test) thread, the threads it starts and the processes it forks,
     // and survives its `execve`: exactly what the jail's child sequence relies on.
     install(&program).expect("filter installs");

@@ -1,11 +1,12 @@
 //! Sessions and warm pools, side by side in one run (`cargo bench -p brig --bench sessions`,
 //! as root): session create from a warm pool, a `print(1)` cell in a live session, one-shot
 //! `print(1)` through the pool (latency and sustained rate, next to bare `python3 -c` spawns),
-//! time to the first figure in a warm `python` session, and the memory (PSS) of idle warm
-//! sandboxes.
+//! time to the first figure in a warm `python` session, the memory (PSS) of idle warm
+//! sandboxes, and one-shot `print(1)` forked from warm zygotes (latency and sustained rate).
 
-use brig_engine::Languages;
 use brig_engine::session::{CreateSession, Execute, PoolConfig, SessionManager, SessionsConfig};
+use brig_engine::zygote::ZygotePool;
+use brig_engine::{Engine, Languages, Launch, RunRequest};
 use std::time::{Duration, Instant};
 
 fn percentile(samples: &mut [f64], p: f64) -> f64 {
@@ -242,6 +243,67 @@ async fn main() {
         rate,
         window.as_secs()
     );
+    // One-shot print(1) forked from warm zygotes (`brig_engine::zygote`): each run still gets a
+    // sandbox of its own. Measured once the pool above has refilled, so that no sandbox build
+    // competes for the CPU.
+    wait_for_pool(&sessions, "python-minimal", 12).await;
+    let engine = std::sync::Arc::new(Engine {
+        languages: Languages::load(None).unwrap(),
+        jail: brig_jail::JailConfig {
+            helper: env!("CARGO_BIN_EXE_brig").into(),
+            ..brig_jail::JailConfig::default()
+        },
+        launch: Launch::Helper,
+        wasm: Default::default(),
+    });
+    let template = brig_engine::session::templates::find("python-minimal").unwrap();
+    let zygotes =
+        std::sync::Arc::new(ZygotePool::new(&engine, engine.jail.clone(), &template, 4).unwrap());
+    let t = Instant::now();
+    zygotes.warm(4).await.unwrap();
+    println!(
+        "{:<52} {:>8.1} ms",
+        "4 python-minimal zygotes started",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+    let print1 = RunRequest {
+        language: "python".into(),
+        source: b"print(1)".to_vec(),
+        ..RunRequest::default()
+    };
+    let mut forked = Vec::new();
+    for _ in 0..50 {
+        let t = Instant::now();
+        let r = zygotes.run(&engine, &print1, None).await.unwrap();
+        forked.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(r.stdout, "1\n", "{r:?}");
+    }
+    report("one-shot print(1) forked from a zygote", &mut forked);
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let (engine, zygotes, print1) = (engine.clone(), zygotes.clone(), print1.clone());
+        tasks.spawn(async move {
+            let mut n = 0u32;
+            while started.elapsed() < window {
+                let r = zygotes.run(&engine, &print1, None).await.unwrap();
+                assert_eq!(r.stdout, "1\n", "{r:?}");
+                n += 1;
+            }
+            n
+        });
+    }
+    let mut done = 0u32;
+    while let Some(n) = tasks.join_next().await {
+        done += n.unwrap();
+    }
+    println!(
+        "{:<52} {:>8.1} runs/s (4 clients, 4 zygotes, {}s)",
+        "one-shot print(1) forked from a zygote, sustained",
+        done as f64 / started.elapsed().as_secs_f64(),
+        window.as_secs()
+    );
+
     let started = Instant::now();
     let mut spawned = 0u32;
     let mut handles = Vec::new();

@@ -4,13 +4,13 @@
 
 mod common;
 use brig_core::{LimitOverrides, Status, TierChoice, TimeoutKind};
-use brig_jail::{SpecFile, Stdin};
-use std::collections::BTreeMap;
-use std::time::Duration;
 use brig_engine::session::templates;
 use brig_engine::zygote::ZygotePool;
 use brig_engine::{Engine, Languages, Launch, RunRequest};
+use brig_jail::{SpecFile, Stdin};
 use common::*;
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 fn engine() -> Engine {
     Engine {
@@ -45,7 +45,14 @@ async fn a_run_behaves_like_python3_main_py() {
     }
     let engine = engine();
     let pool = pool(&engine, 1);
-    let r = pool.run(&engine, &python("import sys\nprint('hi', sys.argv)\n"), None).await.unwrap();
+    let r = pool
+        .run(
+            &engine,
+            &python("import sys\nprint('hi', sys.argv)\n"),
+            None,
+        )
+        .await
+        .unwrap();
     assert_eq!(r.status, Status::Ok, "{r:?}");
     assert_eq!(r.stdout, "hi ['/work/main.py']\n");
     assert_eq!(r.exit_code, Some(0));
@@ -77,13 +84,26 @@ async fn a_run_behaves_like_python3_main_py() {
         .unwrap();
     assert_eq!(r.status, Status::RuntimeError, "{r:?}");
     assert_eq!(r.exit_code, Some(1));
-    assert!(r.stderr.starts_with("Traceback (most recent call last):\n  File \"/work/main.py\", line 3"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .starts_with("Traceback (most recent call last):\n  File \"/work/main.py\", line 3"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("ZeroDivisionError"), "{}", r.stderr);
     assert!(!r.stderr.contains("brig_zygote"), "{}", r.stderr);
     // The same program through a fresh sandbox gives the same result.
-    let fresh = engine.run(&python("print('hi')"), &mut brig_jail::Discard).unwrap();
-    let forked = pool.run(&engine, &python("print('hi')"), None).await.unwrap();
-    assert_eq!((fresh.status, fresh.stdout, fresh.exit_code), (forked.status, forked.stdout, forked.exit_code));
+    let fresh = engine
+        .run(&python("print('hi')"), &mut brig_jail::Discard)
+        .unwrap();
+    let forked = pool
+        .run(&engine, &python("print('hi')"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (fresh.status, fresh.stdout, fresh.exit_code),
+        (forked.status, forked.stdout, forked.exit_code)
+    );
 }
 
 /// Prints `name errno` for each attempt (0 when it worked), as the escape tests' prelude does.
@@ -161,7 +181,14 @@ attempt('ruleset_fd', lambda: os.fstat(4))
     assert_eq!(errno("home"), 2, "ENOENT: no /home");
     assert_eq!(errno("write_usr"), 30, "EROFS");
     // Refused by the run's own seccomp filter, stacked on the zygote's.
-    for name in ["mount", "unshare_user", "unshare_net", "inet", "ptrace", "sethostname"] {
+    for name in [
+        "mount",
+        "unshare_user",
+        "unshare_net",
+        "inet",
+        "ptrace",
+        "sethostname",
+    ] {
         assert_eq!(errno(name), 1, "{name} must be EPERM: {}", r.stdout);
     }
     // PID 1 is the run's init, which its namespace cannot kill (the kernel drops the signal).
@@ -187,8 +214,12 @@ subprocess.Popen(['/bin/sleep', '30'], start_new_session=True)
 print('planted')
 "#;
     let r = pool.run(&engine, &python(first), None).await.unwrap();
-    assert_eq!(r.stdout, "planted
-", "{r:?}");
+    assert_eq!(
+        r.stdout,
+        "planted
+",
+        "{r:?}"
+    );
     let second = r#"
 import json, os
 print([p for p in ('/work/leak', '/tmp/leak', '/dev/shm/leak') if os.path.exists(p)])
@@ -196,10 +227,14 @@ print(hasattr(json, 'LEAK'))
 print(sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))
 "#;
     let r = pool.run(&engine, &python(second), None).await.unwrap();
-    assert_eq!(r.stdout, "[]
+    assert_eq!(
+        r.stdout,
+        "[]
 False
 [1, 2]
-", "{r:?}");
+",
+        "{r:?}"
+    );
     // The daemon died with its run: no `sleep 30` of a sandbox is left on the host.
     let sleeping = std::process::Command::new("pgrep")
         .args(["-f", "^/bin/sleep 30$"])
@@ -242,7 +277,11 @@ print('tmp', os.listdir('/tmp'))
     );
     let second = pool.run(&engine, &python(&prober), None).await.unwrap();
     let out = lines(&second.stdout);
-    assert_eq!(out.get("connect").map(String::as_str), Some("111"), "ECONNREFUSED, another network namespace: {second:?}");
+    assert_eq!(
+        out.get("connect").map(String::as_str),
+        Some("111"),
+        "ECONNREFUSED, another network namespace: {second:?}"
+    );
     assert_eq!(out["pids"], "[1, 2]");
     assert_eq!(out["tmp"], "[]");
     let first = first.await.unwrap();
@@ -273,7 +312,10 @@ async fn every_limit_holds_and_the_zygote_lives_on() {
     let r = pool.run(&engine, &memory, None).await.unwrap();
     assert_eq!(r.status, Status::MemoryLimit, "{r:?}");
     assert_eq!(r.signal, Some(9));
-    assert!(r.memory_peak_bytes > 48 << 20 && r.memory_peak_bytes <= 64 << 20, "{r:?}");
+    assert!(
+        r.memory_peak_bytes > 48 << 20 && r.memory_peak_bytes <= 64 << 20,
+        "{r:?}"
+    );
 
     let wall = limited(
         "import time\ntime.sleep(60)",
@@ -283,7 +325,11 @@ async fn every_limit_holds_and_the_zygote_lives_on() {
         },
     );
     let r = pool.run(&engine, &wall, None).await.unwrap();
-    assert_eq!((r.status, r.limit), (Status::Timeout, Some(TimeoutKind::Wall)), "{r:?}");
+    assert_eq!(
+        (r.status, r.limit),
+        (Status::Timeout, Some(TimeoutKind::Wall)),
+        "{r:?}"
+    );
 
     let cpu = limited(
         "import threading\ndef spin():\n    while True: pass\nfor _ in range(4): threading.Thread(target=spin).start()",
@@ -294,7 +340,11 @@ async fn every_limit_holds_and_the_zygote_lives_on() {
         },
     );
     let r = pool.run(&engine, &cpu, None).await.unwrap();
-    assert_eq!((r.status, r.limit), (Status::Timeout, Some(TimeoutKind::Cpu)), "{r:?}");
+    assert_eq!(
+        (r.status, r.limit),
+        (Status::Timeout, Some(TimeoutKind::Cpu)),
+        "{r:?}"
+    );
 
     let flood = limited(
         "import sys\nwhile True:\n    sys.stdout.write('y' * 4096)",
@@ -332,7 +382,11 @@ except OSError as e:
     assert_eq!(r.status, Status::Ok, "{r:?}");
     let (n, errno) = r.stdout.trim().split_once(' ').unwrap();
     assert_eq!(errno, "11", "fork must fail with EAGAIN: {}", r.stdout);
-    assert!((10..16).contains(&n.parse::<u32>().unwrap()), "{}", r.stdout);
+    assert!(
+        (10..16).contains(&n.parse::<u32>().unwrap()),
+        "{}",
+        r.stdout
+    );
 
     let disk = limited(
         "attempt('fill', lambda: open('/tmp/big', 'wb').write(b'x' * (8 << 20)))",
@@ -342,14 +396,21 @@ except OSError as e:
         },
     );
     let disk = RunRequest {
-        source: format!("{PRELUDE}\n{}", String::from_utf8(disk.source.clone()).unwrap()).into_bytes(),
+        source: format!(
+            "{PRELUDE}\n{}",
+            String::from_utf8(disk.source.clone()).unwrap()
+        )
+        .into_bytes(),
         ..disk
     };
     let r = pool.run(&engine, &disk, None).await.unwrap();
     assert_eq!(lines(&r.stdout)["fill"], "28", "ENOSPC: {r:?}");
 
     // After all that, the same zygote still serves.
-    let r = pool.run(&engine, &python("print(6 * 7)"), None).await.unwrap();
+    let r = pool
+        .run(&engine, &python("print(6 * 7)"), None)
+        .await
+        .unwrap();
     assert_eq!(r.stdout, "42\n");
     let stats = pool.stats();
     assert_eq!((stats.started, stats.lost), (1, 0), "{stats:?}");
@@ -370,11 +431,18 @@ async fn a_cancelled_run_ends_at_once() {
     });
     let started = std::time::Instant::now();
     let r = pool
-        .run(&engine, &python("import time\ntime.sleep(30)"), Some(&cancel))
+        .run(
+            &engine,
+            &python("import time\ntime.sleep(30)"),
+            Some(&cancel),
+        )
         .await
         .unwrap();
     assert_eq!(r.status, Status::Cancelled, "{r:?}");
     assert!(started.elapsed() < Duration::from_secs(10));
-    let r = pool.run(&engine, &python("print('next')"), None).await.unwrap();
+    let r = pool
+        .run(&engine, &python("print('next')"), None)
+        .await
+        .unwrap();
     assert_eq!(r.stdout, "next\n");
 }

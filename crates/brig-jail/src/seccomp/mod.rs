@@ -265,8 +265,7 @@ fn rule(conditions: &[(u8, SeccompCmpOp, u64)]) -> Result<SeccompRule, BackendEr
 /// Why: when a filter is installed the kernel emulates it for every syscall number to cache the
 /// constant answers; over a 1500-instruction linear chain that took ~1 ms per sandbox here.
 fn fast_path(policy: &SeccompPolicy) -> Vec<sock_filter> {
-    let allowed: std::collections::BTreeSet<u32> =
-        allowed(policy).map(|nr| nr as u32).collect();
+    let allowed: std::collections::BTreeSet<u32> = allowed(policy).map(|nr| nr as u32).collect();
     let filtered: std::collections::BTreeSet<u32> = rules(policy)
         .map(|r| {
             r.into_iter()
@@ -476,7 +475,11 @@ mod tests {
     #[test]
     fn no_denied_syscall_is_allowed() {
         for allow_network in [false, true] {
-            let rules = rules(&SeccompPolicy { allow_network, ..Default::default() }).unwrap();
+            let rules = rules(&SeccompPolicy {
+                allow_network,
+                ..Default::default()
+            })
+            .unwrap();
             for (name, nr) in DENIED {
                 assert!(!rules.contains_key(nr), "{name} ({nr}) is in the allowlist");
             }
