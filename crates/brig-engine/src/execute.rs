@@ -81,7 +81,7 @@ pub struct Engine {
 pub const WASM_EXTENSIONS: &[&str] = &["wasm", "wat"];
 
 /// Every problem of a validation, as one `Invalid` error.
-fn invalid<E: std::fmt::Display>(errors: Vec<E>) -> EngineError {
+pub(crate) fn invalid<E: std::fmt::Display>(errors: Vec<E>) -> EngineError {
     EngineError::Invalid(
         errors
             .iter()

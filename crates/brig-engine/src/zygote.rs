@@ -24,7 +24,7 @@ use tokio::net::UnixStream;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::execute::{Engine, EngineError, RunRequest, to_result};
+use crate::execute::{Engine, EngineError, RunRequest, invalid, to_result};
 use crate::session::sandbox::read_frame;
 use crate::session::templates::Template;
 
@@ -226,15 +226,7 @@ impl ZygotePool {
             .filter(|p| std::path::Path::new(p).exists())
             .map(Into::into)
             .collect();
-        spec.validate().map_err(|errors| {
-            EngineError::Invalid(
-                errors
-                    .iter()
-                    .map(|e| e.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
-        })?;
+        spec.validate().map_err(invalid)?;
         Ok(ZygotePool {
             jail,
             spec,

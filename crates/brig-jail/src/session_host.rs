@@ -11,7 +11,6 @@
 use brig_core::{Exit, KillReason, Limits, Status, Termination};
 use rustix::event::{PollFd, PollFlags};
 use rustix::fd::OwnedFd;
-use rustix::process::Signal;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -226,17 +225,7 @@ pub(crate) fn serve(
             break;
         }
     }
-    // Tear down: the agent's init ends the PID namespace and everything in it.
-    let _ = rustix::process::pidfd_send_signal(&started.pidfd, Signal::KILL);
-    let _ = rustix::process::waitpid(
-        rustix::process::Pid::from_raw(started.pid),
-        rustix::process::WaitOptions::empty(),
-    );
-    if let Some(cgroup) = started.cgroup {
-        let _ = cgroup.kill_all();
-        cgroup.remove()?;
-    }
-    Ok(())
+    started.tear_down()
 }
 
 fn agent_gone(setup_error: &[u8], hello_seen: bool, cgroup: Option<&Cgroup>) -> String {

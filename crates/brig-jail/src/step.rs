@@ -273,6 +273,23 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
     })
 }
 
+impl Started {
+    /// Ends a long-lived sandbox (a session's agent, a zygote): killing its init ends the PID
+    /// namespace and everything in it; then its cgroup goes.
+    pub(crate) fn tear_down(self) -> Result<(), JailError> {
+        let _ = rustix::process::pidfd_send_signal(&self.pidfd, rustix::process::Signal::KILL);
+        let _ = rustix::process::waitpid(
+            rustix::process::Pid::from_raw(self.pid),
+            rustix::process::WaitOptions::empty(),
+        );
+        if let Some(cgroup) = self.cgroup {
+            let _ = cgroup.kill_all();
+            cgroup.remove()?;
+        }
+        Ok(())
+    }
+}
+
 /// Watches a started one-shot step to its end and reports it.
 fn finish(started: Started, ctx: StepContext<'_>) -> Result<StepReport, JailError> {
     let Started {

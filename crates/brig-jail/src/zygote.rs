@@ -164,15 +164,7 @@ pub(crate) fn run(host: Host<'_>, sink: &mut dyn OutputSink) -> Result<Report, J
         sweep_stale: false,
     })?;
     let served = serve(&host, &started, &ours, control, sink);
-    let _ = rustix::process::pidfd_send_signal(&started.pidfd, rustix::process::Signal::KILL);
-    let _ = rustix::process::waitpid(
-        rustix::process::Pid::from_raw(started.pid),
-        rustix::process::WaitOptions::empty(),
-    );
-    if let Some(cgroup) = started.cgroup {
-        let _ = cgroup.kill_all();
-        cgroup.remove()?;
-    }
+    started.tear_down()?;
     served.map(|()| Report { steps: Vec::new() })
 }
 

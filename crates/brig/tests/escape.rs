@@ -5,23 +5,8 @@ mod common;
 use common::*;
 use std::path::Path;
 
-/// A Python prelude for probes: `attempt(name, fn)` prints `name errno` (0 when it worked).
-const PRELUDE: &str = r#"
-import ctypes, errno, os, socket, sys
-libc = ctypes.CDLL(None, use_errno=True)
-def attempt(name, fn):
-    try:
-        r = fn()
-        if isinstance(r, int) and r == -1:
-            print(name, ctypes.get_errno())
-        else:
-            print(name, 0)
-    except OSError as e:
-        print(name, e.errno)
-"#;
-
 fn probe_results(body: &str, flags: &[&str]) -> std::collections::BTreeMap<String, i64> {
-    let result = python(&format!("{PRELUDE}\n{body}"), flags);
+    let result = python(&format!("{PROBE_PRELUDE}\n{body}"), flags);
     assert_status(&result, "ok");
     stdout(&result)
         .lines()

@@ -106,21 +106,6 @@ async fn a_run_behaves_like_python3_main_py() {
     );
 }
 
-/// Prints `name errno` for each attempt (0 when it worked), as the escape tests' prelude does.
-const PRELUDE: &str = r#"
-import ctypes, errno, os, socket, sys
-libc = ctypes.CDLL(None, use_errno=True)
-def attempt(name, fn):
-    try:
-        r = fn()
-        if isinstance(r, int) and r == -1:
-            print(name, ctypes.get_errno())
-        else:
-            print(name, 0)
-    except OSError as e:
-        print(name, e.errno)
-"#;
-
 fn lines(stdout: &str) -> BTreeMap<String, String> {
     stdout
         .lines()
@@ -137,7 +122,7 @@ async fn a_forked_run_is_as_confined_as_a_fresh_sandbox() {
     let engine = engine();
     let pool = pool(&engine, 1);
     let probe = format!(
-        "{PRELUDE}\n{}",
+        "{PROBE_PRELUDE}\n{}",
         r#"
 status = dict(l.split(':\t', 1) for l in open('/proc/self/status').read().splitlines() if ':\t' in l)
 print('uid', os.getuid(), os.geteuid(), os.getgid())
@@ -265,7 +250,7 @@ time.sleep(3)
     let first = tokio::spawn(async move { p.run(&e, &python(listener), None).await.unwrap() });
     tokio::time::sleep(Duration::from_millis(800)).await;
     let prober = format!(
-        "{PRELUDE}\n{}",
+        "{PROBE_PRELUDE}\n{}",
         r#"
 def connect():
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -397,7 +382,7 @@ except OSError as e:
     );
     let disk = RunRequest {
         source: format!(
-            "{PRELUDE}\n{}",
+            "{PROBE_PRELUDE}\n{}",
             String::from_utf8(disk.source.clone()).unwrap()
         )
         .into_bytes(),

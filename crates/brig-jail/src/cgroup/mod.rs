@@ -454,17 +454,7 @@ impl Cgroup {
             Group::V1(g) => g
                 .dirs
                 .iter()
-                .map(|dir| {
-                    let path = dir.join("tasks");
-                    fs::OpenOptions::new()
-                        .write(true)
-                        .open(&path)
-                        .map_err(|source| CgroupError::Write {
-                            path,
-                            value: "0".into(),
-                            source,
-                        })
-                })
+                .map(|dir| open_for_join(dir.join("tasks")))
                 .collect(),
         }
     }
@@ -476,18 +466,7 @@ impl Cgroup {
     pub fn open_join(&self) -> Result<Vec<File>, CgroupError> {
         match &self.group {
             Group::V1(_) => self.open_self_attach(),
-            Group::V2(g) => {
-                let path = g.dir.join("cgroup.procs");
-                let file = fs::OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .map_err(|source| CgroupError::Write {
-                        path,
-                        value: "0".into(),
-                        source,
-                    })?;
-                Ok(vec![file])
-            }
+            Group::V2(g) => Ok(vec![open_for_join(g.dir.join("cgroup.procs"))?]),
         }
     }
 
@@ -568,6 +547,18 @@ impl Cgroup {
         drop(self.cpu_file);
         remove_dirs(&dirs)
     }
+}
+
+/// Opens a `tasks` or `cgroup.procs` file for a process to write `0` to.
+fn open_for_join(path: PathBuf) -> Result<File, CgroupError> {
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map_err(|source| CgroupError::Write {
+            path,
+            value: "0".into(),
+            source,
+        })
 }
 
 fn kill_group(group: &Group) -> Result<(), CgroupError> {

@@ -135,3 +135,18 @@ pub fn assert_status(result: &Value, expected: &str) {
         serde_json::to_string_pretty(result).unwrap()
     );
 }
+
+/// A Python prelude for probes: `attempt(name, fn)` prints `name errno` (0 when it worked).
+pub const PROBE_PRELUDE: &str = r#"
+import ctypes, errno, os, socket, sys
+libc = ctypes.CDLL(None, use_errno=True)
+def attempt(name, fn):
+    try:
+        r = fn()
+        if isinstance(r, int) and r == -1:
+            print(name, ctypes.get_errno())
+        else:
+            print(name, 0)
+    except OSError as e:
+        print(name, e.errno)
+"#;
