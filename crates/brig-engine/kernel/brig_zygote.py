@@ -59,8 +59,13 @@ RUN_NAMESPACES = (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CL
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
 MS_NOEXEC = 0x8
+MS_REMOUNT = 0x20
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
+
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
+IFF_RUNNING = 0x40
 
 PR_CAPBSET_DROP = 24
 PR_SET_SECUREBITS = 28
@@ -80,6 +85,17 @@ WORK = "/work"
 MAIN = "/work/main.py"
 
 libc = ctypes.CDLL(None, use_errno=True)
+
+# From Brig's first message: the seccomp program, the hostname, the Landlock ruleset's fd.
+CONFIG = {}
+
+
+def is_landlock_ruleset(fd):
+    """Whether `fd` is the ruleset Brig prepared (absent on a kernel without Landlock)."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:landlock-ruleset"
+    except OSError:
+        return False
 
 
 class SetupError(Exception):
@@ -124,9 +140,10 @@ class SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
-def drop_capabilities():
-    """Every capability set emptied (bounding and ambient too), securebits locked, no_new_privs:
-    what Brig's `caps::drop_all` does for every sandboxed program."""
+def limit_capabilities():
+    """What can be done before the run comes, while P still needs its capabilities (to resize
+    its tmpfs, to set rlimits): the bounding and ambient sets emptied, securebits locked. They
+    govern what `execve` and uid changes may grant, which nothing does before the run."""
     prctl("lock securebits", PR_SET_SECUREBITS, SECUREBITS_LOCKED)
     for cap in range(64):
         if libc.prctl(PR_CAPBSET_DROP, ctypes.c_ulong(cap), ctypes.c_ulong(0), ctypes.c_ulong(0),
@@ -137,6 +154,10 @@ def drop_capabilities():
                              + os.strerror(ctypes.get_errno()))
     libc.prctl(PR_CAP_AMBIENT, ctypes.c_ulong(PR_CAP_AMBIENT_CLEAR_ALL), ctypes.c_ulong(0),
                ctypes.c_ulong(0), ctypes.c_ulong(0))
+
+
+def drop_capabilities():
+    """The rest of Brig's `caps::drop_all`: every capability set emptied, no_new_privs."""
     header = CapHeader(LINUX_CAPABILITY_VERSION_3, 0)
     data = (CapData * 2)()
     check("drop capabilities", libc.capset(ctypes.byref(header), data))
@@ -167,27 +188,30 @@ class Run:
 
     def __init__(self, message, fds):
         self.message = message
-        named = dict(zip(self.FDS, fds))
-        self.__dict__.update(named)
-        self.cgroup_fds = fds[len(self.FDS):]
+        self.__dict__.update(zip(self.FDS, fds))
         self.fds = fds
 
     def close_all(self):
-        for fd in self.fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        close_fds(self.fds)
 
 
-def run_namespaces(run, config):
-    """C: the run's cgroup and namespaces and writable mounts. Returns in G (never in C)."""
-    for fd in run.cgroup_fds:
+def close_fds(fds):
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def build_sandbox(message, cgroup_fds):
+    """C, then G: the run's cgroup, namespaces and writable mounts; returns in G, the run's
+    PID 1, with its /proc and hostname (never in C)."""
+    for fd in cgroup_fds:
         try:
             os.write(fd, b"0")
         except OSError as e:
             raise SetupError("join the cgroup", e.strerror)
-        os.close(fd)
+    close_fds(cgroup_fds)
     check("unshare", libc.unshare(RUN_NAMESPACES))
     try:
         with open("/proc/self/setgroups", "w") as f:
@@ -199,50 +223,80 @@ def run_namespaces(run, config):
     except OSError as e:
         raise SetupError("write id maps", e.strerror)
     mount(None, "/", None, MS_REC | MS_PRIVATE)
-    disk = int(run.message["disk_bytes"])
-    owner = f"uid={SANDBOX_ID},gid={SANDBOX_ID}"
-    mount("tmpfs", WORK, "tmpfs", MS_NOSUID | MS_NODEV, f"size={disk},mode=0755,{owner}")
-    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={disk},mode=1777,{owner}")
-    shm = int(run.message["shm_bytes"])
-    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-          f"size={shm},mode=1777,{owner}")
+    for target, flags, data in tmpfs_mounts(message):
+        mount("tmpfs", target, "tmpfs", flags, data)
     if os.fork() != 0:
         os._exit(0)
     # G: PID 1 of the run's PID namespace.
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    socket.sethostname(config["hostname"])
+    socket.sethostname(CONFIG["hostname"])
+    loopback_up()
 
 
-def init(run, program_pid):
-    """G's last job: reap everything; when the program ends, report its status and exit."""
+def tmpfs_mounts(message):
+    """The run's writable mounts: (target, flags, data)."""
+    disk, shm = int(message["disk_bytes"]), int(message["shm_bytes"])
+    owner = f"uid={SANDBOX_ID},gid={SANDBOX_ID}"
+    return [
+        (WORK, MS_NOSUID | MS_NODEV, f"size={disk},mode=0755,{owner}"),
+        ("/tmp", MS_NOSUID | MS_NODEV, f"size={disk},mode=1777,{owner}"),
+        ("/dev/shm", MS_NOSUID | MS_NODEV | MS_NOEXEC, f"size={shm},mode=1777,{owner}"),
+    ]
+
+
+def loopback_up():
+    """`lo` up in the run's network namespace (SIOCSIFFLAGS; any socket carries the ioctl)."""
+    import fcntl
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        request = struct.pack("16sH22x", b"lo", IFF_UP | IFF_RUNNING)
+        try:
+            fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, request)
+        except OSError as e:
+            raise SetupError("loopback up", e.strerror)
+
+
+def init(channel, program_pid):
+    """G's job: take the run's status and life pipes from the program once it has its run,
+    then reap everything; when the program ends, report its status and exit, which ends every
+    other process of the run."""
     # Python's SIGINT handler would make PID 1 killable from inside; it has no other.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for fd in run.fds:
-        if fd not in (run.status, run.life):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+    try:
+        _msg, fds, _flags, _addr = socket.recv_fds(channel, 16, 2)
+    except OSError:
+        fds = []
+    channel.close()
+    if len(fds) != 2:
+        os._exit(0)  # the program went before its run came: nothing to report
+    status, life = fds
     while True:
         try:
-            pid, status = os.waitpid(-1, 0)
+            pid, wait_status = os.waitpid(-1, 0)
         except InterruptedError:
             continue
         except ChildProcessError:
             os._exit(1)
         if pid == program_pid:
-            os.write(run.status, struct.pack("<i", status))
+            os.write(status, struct.pack("<i", wait_status))
+            # The run is over: Brig need not wait for this process's own teardown. Its exit
+            # (next) ends the PID namespace and whatever is left in it.
+            os.close(life)
             os._exit(0)
 
 
-def lock_down(run, config):
-    """P: everything between the fork and the program's code, as Brig's `exec_child` does."""
+def lock_down(run, prepared):
+    """P, once its run came: everything between the fork and the program's code, as Brig's
+    `exec_child` does."""
     os.setsid()
+    for (target, flags, data), (_, _, before) in zip(tmpfs_mounts(run.message),
+                                                     tmpfs_mounts(prepared)):
+        if data != before:  # the run's disk limit differs from the prepared one
+            mount(None, target, None, MS_REMOUNT | flags, data)
     for target, fd in ((0, run.stdin), (1, run.stdout), (2, run.stderr)):
         os.dup2(fd, target)
     with os.fdopen(os.dup(run.payload), "rb") as f:
         payload = json.loads(f.read())
-    for name in ("payload", "stdin", "stdout", "stderr", "status", "life"):
+    for name in ("payload", "stdin", "stdout", "stderr"):
         os.close(getattr(run, name))
     for file in payload.get("files", []):
         write_file(file["path"], base64.b64decode(file["content"]), file.get("mode", 0o644))
@@ -256,13 +310,13 @@ def lock_down(run, config):
     except (OSError, ValueError) as e:
         raise SetupError("rlimits", str(e))
     drop_capabilities()
-    if config.get("landlock_fd") is not None:
+    if CONFIG.get("landlock_fd") is not None:
         check("landlock", libc.syscall(ctypes.c_long(SYS_LANDLOCK_RESTRICT_SELF),
-                                       ctypes.c_int(config["landlock_fd"]), ctypes.c_uint(0)))
+                                       ctypes.c_int(CONFIG["landlock_fd"]), ctypes.c_uint(0)))
     # Nothing of the zygote's stays open: the socket, the ruleset, anything a preload opened.
     os.closerange(3, run.error)
     os.closerange(run.error + 1, 1 << 16)
-    install_seccomp(config["seccomp_program"])
+    install_seccomp(CONFIG["seccomp_program"])
     return payload
 
 
@@ -293,16 +347,9 @@ def exit_code_of(exit):
     return 1
 
 
-def run_program(payload, error_fd):
-    """P: the program, with the semantics of `python3 -u main.py`. Never returns."""
-    source = payload["code"]
-    with open(MAIN, "w", encoding="utf-8") as f:
-        f.write(source)
-    sys.argv = [MAIN] + list(payload.get("args", []))
-    os.environ.clear()
-    os.environ.update(payload.get("env", {}))
-    sys.dont_write_bytecode = "PYTHONDONTWRITEBYTECODE" in os.environ
-    sys.path.insert(0, WORK)
+def prepare_program():
+    """P, before its run comes: what does not depend on the run. The streams name fds 0-2,
+    which become the run's pipes when it comes."""
     sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
                                   errors="strict", write_through=True)
@@ -314,6 +361,19 @@ def run_program(payload, error_fd):
     main.__file__ = MAIN
     main.__builtins__ = __builtins__
     sys.modules["__main__"] = main
+
+
+def run_program(payload, error_fd):
+    """P: the program, with the semantics of `python3 -u main.py`. Never returns."""
+    source = payload["code"]
+    with open(MAIN, "w", encoding="utf-8") as f:
+        f.write(source)
+    sys.argv = [MAIN] + list(payload.get("args", []))
+    os.environ.clear()
+    os.environ.update(payload.get("env", {}))
+    sys.dont_write_bytecode = "PYTHONDONTWRITEBYTECODE" in os.environ
+    sys.path.insert(0, WORK)
+    main = sys.modules["__main__"]
     # Setup is over: what goes wrong from here is the program's.
     os.close(error_fd)
     code = 0
@@ -354,51 +414,133 @@ def finish(code):
     return code
 
 
-def child(run, config):
-    """The fork of the zygote, through C and G to P. Never returns."""
-    error = run.error
+def spare(prepared, cgroup_fds, channel):
+    """The fork of the zygote that becomes the next run's sandbox (C, G, P): built now, while
+    the zygote waits for that run; P then waits on `channel` for the run itself. A failure
+    before the run goes to the zygote on `channel`, which reports it on the run's error pipe;
+    after, on the error pipe itself. Never returns."""
+    run = None
     try:
-        run_namespaces(run, config)
+        build_sandbox(prepared, cgroup_fds)
+        to_init, from_program = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         program = os.fork()
         if program != 0:
-            init(run, program)
-        payload = lock_down(run, config)
-    except SetupError as e:
-        report(error, e.stage, e.message)
+            channel.close()
+            from_program.close()
+            init(to_init, program)
+        to_init.close()
+        limit_capabilities()
+        prepare_program()
+        received = receive(channel)
+        if received is None:
+            os._exit(0)  # the zygote discarded this sandbox
+        run = Run(*received)
+        channel.close()
+        socket.send_fds(from_program, [b"run"], [run.status, run.life])
+        os.close(run.status)
+        os.close(run.life)
+        from_program.close()
+        payload = lock_down(run, prepared)
+    except BaseException as e:
+        stage, message = ((e.stage, e.message) if isinstance(e, SetupError)
+                          else ("zygote", f"{type(e).__name__}: {e}"))
+        if run is None:
+            try:
+                channel.send(json.dumps({"stage": stage, "message": message}).encode())
+            except OSError:
+                pass
+        else:
+            report(run.error, stage, message)
         os._exit(1)
-    except BaseException as e:  # a bug of ours: still a setup failure, not the program's
-        report(error, "zygote", f"{type(e).__name__}: {e}")
-        os._exit(1)
-    run_program(payload, error)
+    run_program(payload, run.error)
+
+
+class Spare:
+    """The next run's sandbox, built ahead: its index and the zygote's end of its channel."""
+
+    def __init__(self, index, channel):
+        self.index = index
+        self.channel = channel
+
+    def discard(self):
+        self.channel.close()  # P sees EOF and exits; G with it
+
+
+def prepare(sock, message, cgroup_fds):
+    """Builds the sandbox of run `message["prepare"]` (in a fork) and returns it as a Spare."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        pid = os.fork()
+    except OSError:
+        close_fds(cgroup_fds)
+        ours.close()
+        theirs.close()
+        return None
+    if pid == 0:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the run's init waits for its program
+        sock.close()
+        ours.close()
+        spare(message, cgroup_fds, theirs)
+    theirs.close()
+    close_fds(cgroup_fds)
+    # C exits once G exists (reaped by the kernel: SIGCHLD is ignored here); G is re-parented
+    # to the zygote sandbox's init. Not waiting for it leaves the zygote free for the run.
+    return Spare(message["prepare"], ours)
+
+
+def dispatch(spare_sandbox, run):
+    """Hands `run` to its prepared sandbox, or reports why it cannot run."""
+    if spare_sandbox is None or spare_sandbox.index != run.message["run"]:
+        report(run.error, "zygote", "no sandbox was prepared for this run")
+        return
+    channel = spare_sandbox.channel
+    try:
+        failure = channel.recv(4096, socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        failure = None
+    except OSError:
+        failure = b""
+    if failure:
+        failure = json.loads(failure)
+        report(run.error, failure["stage"], failure["message"])
+    elif failure == b"":
+        report(run.error, "zygote", "the run's sandbox ended before the run")
+    else:
+        try:
+            socket.send_fds(channel, [json.dumps(run.message).encode()], run.fds)
+        except OSError as e:
+            report(run.error, "zygote", f"hand the run over: {e.strerror}")
 
 
 def receive(sock):
-    """The next message and its fds, or None when Brig closed the socket."""
+    """The next message and its fds, or None when the other end closed the socket."""
     message, fds, _flags, _addr = socket.recv_fds(sock, 1 << 20, 64)
     if not message:
+        close_fds(fds)
         return None
     return json.loads(message), fds
 
 
-def serve(sock, config):
+def serve(sock):
+    ready = None
     while True:
         received = receive(sock)
         if received is None:
             return
         message, fds = received
-        run = Run(message, fds)
-        try:
-            pid = os.fork()
-        except OSError as e:
-            report(run.error, "fork", e.strerror)
+        if "prepare" in message:
+            if ready is not None:
+                ready.discard()
+            ready = prepare(sock, message, fds)
+        elif "run" in message:
+            run = Run(message, fds)
+            dispatch(ready, run)
             run.close_all()
-            continue
-        if pid == 0:
-            sock.close()
-            child(run, config)
-        run.close_all()
-        # C exits as soon as G exists; G is re-parented to the zygote sandbox's init.
-        os.waitpid(pid, 0)
+            if ready is not None:
+                ready.discard()
+                ready = None
+        else:
+            close_fds(fds)
 
 
 def main(argv):
@@ -412,6 +554,8 @@ def main(argv):
         return
     config = received[0]["config"]
     config["seccomp_program"] = base64.b64decode(config.pop("seccomp"))
+    config["landlock_fd"] = 4 if is_landlock_ruleset(4) else None
+    CONFIG.update(config)
     try:
         for module in preload:
             importlib.import_module(module)
@@ -422,12 +566,14 @@ def main(argv):
     except Exception as e:
         sock.send(json.dumps({"ready": False, "error": f"preload: {e}"}).encode())
         return
+    # Forks are reaped by the kernel, not waited for.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     # Everything imported so far is kept out of the collector's reach: a run's collections
     # then do not write to (and copy) the pages it shares with the zygote.
     gc.freeze()
     sock.send(json.dumps({"ready": True, "python": sys.version.split()[0],
                           "preloaded": preload}).encode())
-    serve(sock, config)
+    serve(sock)
 
 
 if __name__ == "__main__":

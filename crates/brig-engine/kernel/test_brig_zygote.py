@@ -58,11 +58,27 @@ class Files(unittest.TestCase):
 
 
 class Protocol(unittest.TestCase):
-    def test_fds_are_named_in_order_and_the_rest_are_cgroup_files(self):
-        run = z.Run({"run": 1}, [10, 11, 12, 13, 14, 15, 16, 17, 18])
+    def test_fds_are_named_in_order(self):
+        run = z.Run({"run": 1}, [10, 11, 12, 13, 14, 15, 16])
         self.assertEqual((run.payload, run.stdin, run.stdout, run.stderr), (10, 11, 12, 13))
         self.assertEqual((run.status, run.error, run.life), (14, 15, 16))
-        self.assertEqual(run.cgroup_fds, [17, 18])
+
+    def test_tmpfs_sizes_follow_the_run(self):
+        mounts = z.tmpfs_mounts({"disk_bytes": 4096, "shm_bytes": 1024})
+        self.assertEqual([m[0] for m in mounts], [z.WORK, "/tmp", "/dev/shm"])
+        self.assertIn("size=4096,", mounts[0][2])
+        self.assertIn("size=1024,", mounts[2][2])
+        self.assertTrue(mounts[2][1] & z.MS_NOEXEC)
+
+    def test_a_run_without_its_prepared_sandbox_is_reported(self):
+        r, w = os.pipe()
+        run = z.Run({"run": 2}, [-1, -1, -1, -1, -1, w, -1])
+        z.dispatch(None, run)
+        os.close(w)
+        failure = json.loads(os.read(r, 4096))
+        os.close(r)
+        self.assertEqual(failure["stage"], "zygote")
+        self.assertIn("no sandbox was prepared", failure["message"])
 
     def test_a_setup_failure_is_brigs_json(self):
         r, w = os.pipe()

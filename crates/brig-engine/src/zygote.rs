@@ -63,9 +63,8 @@ impl Zygote {
             .stdout(std::process::Stdio::from(OwnedFd::from(theirs)))
             .stderr(std::process::Stdio::inherit())
             .env_clear()
-            // The helper tears the zygote down when this socket closes; a helper left behind
-            // by a dropped start is killed instead.
-            .kill_on_drop(true)
+            // Not kill_on_drop: when this socket closes (the zygote dropped, or its start
+            // abandoned), the helper tears the zygote down and removes its cgroups itself.
             .spawn()
             .map_err(|e| gone("spawn the helper", &e))?;
         ours.set_nonblocking(true).map_err(|e| gone("socket", &e))?;

@@ -44,7 +44,7 @@ use std::mem::MaybeUninit;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::cgroup::{CgroupLimits, Cgroups};
+use crate::cgroup::{Cgroup, CgroupLimits, Cgroups};
 use crate::frame::{read_frame, write_frame};
 use crate::helper::Stdin;
 use crate::identity::HostId;
@@ -195,10 +195,16 @@ fn serve(
     let ready = wait_ready(zygote, socket, host.zygote.ready_timeout_ms)?;
     let mut out = std::fs::File::from(rustix::io::dup(control).map_err(os_errno("dup"))?);
     write_frame(&mut out, tag::READY, &[&ready]).map_err(os("write to the caller"))?;
-    for index in 1.. {
+    let mut prepared = prepare(host, socket, 1)?;
+    let mut finished: Vec<Cgroup> = Vec::new();
+    for index in 2.. {
         // Idle: the next request, or the zygote's end.
         let next = wait_for_caller(zygote, control)?;
         let Some((frame_tag, body)) = next else {
+            for cgroup in finished.into_iter().chain(prepared.cgroup) {
+                let _ = cgroup.kill_all();
+                cgroup.remove()?;
+            }
             return Ok(());
         };
         match frame_tag {
@@ -212,7 +218,14 @@ fn serve(
         }
         let request: ZygoteRun = serde_json::from_slice(&body)
             .map_err(|e| JailError::Helper(format!("bad run request: {e}")))?;
-        match run_one(host, index, &request, socket, control, sink) {
+        let current = prepared;
+        let dispatched = dispatch(&current, &request, socket);
+        // The next run's sandbox is built while this one runs.
+        prepared = prepare(host, socket, index)?;
+        let outcome = dispatched.and_then(|fds| {
+            watch_run(fds, &request.limits, current.cgroup.as_ref(), control, sink)
+        });
+        match outcome {
             Ok(report) => {
                 let json = serde_json::to_vec(&report).map_err(|e| os("encode")(e.into()))?;
                 write_frame(&mut out, tag::REPORT, &[&json]).map_err(os("write to the caller"))?;
@@ -223,6 +236,11 @@ fn serve(
             }
         }
         out.flush().map_err(os("write to the caller"))?;
+        // Not now: the run's last tasks may still be exiting, and the caller may already be
+        // sending the next run. Each group is removed after the next run (one rmdir, as it is
+        // empty by then), and what is left is waited for when the zygote ends.
+        finished.retain(|cgroup| !matches!(cgroup.try_remove(), Ok(true)));
+        finished.extend(current.cgroup);
         if rustix::event::poll(
             &mut [PollFd::new(&zygote.pidfd, PollFlags::IN)],
             Some(&supervise::to_timespec(Duration::ZERO)),
@@ -322,15 +340,65 @@ fn wait_for_caller(
     }
 }
 
-/// One run: its cgroup and pipes, the request to the zygote, then the same watch as any step.
-fn run_one(
-    host: &Host<'_>,
+/// A run's sandbox being built ahead by the zygote: its index and cgroup.
+struct Prepared {
     index: usize,
+    cgroup: Option<Cgroup>,
+    limits: CgroupLimits,
+}
+
+/// The pids of a run's cgroup: the program's, plus the run's init, and for a moment the fork
+/// that made it.
+fn run_cgroup_limits(limits: &Limits) -> CgroupLimits {
+    CgroupLimits {
+        memory_bytes: limits.memory_bytes,
+        pids: limits.pids + 2,
+        cpu_quota_percent: limits.cpu_quota_percent,
+    }
+}
+
+/// Creates run `index`'s cgroup (with the zygote's default limits; the run's own are written
+/// when it comes) and asks the zygote to build its sandbox in it.
+fn prepare(host: &Host<'_>, socket: &OwnedFd, index: usize) -> Result<Prepared, JailError> {
+    let limits = run_cgroup_limits(&host.limits);
+    let cgroup = match host.cgroups {
+        Some(cgroups) => Some(cgroups.create(&cgroup_name(index), &limits)?),
+        None => None,
+    };
+    let joins = match &cgroup {
+        Some(cgroup) => cgroup.open_join()?,
+        None => Vec::new(),
+    };
+    let disk_bytes = host.limits.disk_bytes;
+    let message = serde_json::json!({
+        "prepare": index,
+        "disk_bytes": disk_bytes,
+        "shm_bytes": disk_bytes.min(SHM_MAX_BYTES),
+    });
+    let fds: Vec<BorrowedFd<'_>> = joins.iter().map(|f| f.as_fd()).collect();
+    send(socket, &message, &fds)?;
+    Ok(Prepared {
+        index,
+        cgroup,
+        limits,
+    })
+}
+
+/// The helper's ends of a dispatched run's pipes.
+struct RunFds {
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    status: OwnedFd,
+    error: OwnedFd,
+    life: OwnedFd,
+}
+
+/// Writes the run's limits into its prepared cgroup and hands the run to the zygote.
+fn dispatch(
+    prepared: &Prepared,
     request: &ZygoteRun,
     socket: &OwnedFd,
-    control: &OwnedFd,
-    sink: &mut dyn OutputSink,
-) -> Result<StepReport, JailError> {
+) -> Result<RunFds, JailError> {
     let limits = request.limits;
     limits.validate().map_err(|errors| {
         JailError::Spec(
@@ -343,54 +411,45 @@ fn run_one(
                 .collect(),
         )
     })?;
-    let cgroup = match host.cgroups {
-        Some(cgroups) => Some(cgroups.create(
-            &cgroup_name(index),
-            &CgroupLimits {
-                memory_bytes: limits.memory_bytes,
-                // + the run's init, and for a moment the fork that made it.
-                pids: limits.pids + 2,
-                cpu_quota_percent: limits.cpu_quota_percent,
-            },
-        )?),
-        None => None,
+    let cgroup_limits = run_cgroup_limits(&limits);
+    if let Some(cgroup) = &prepared.cgroup
+        && cgroup_limits != prepared.limits
+    {
+        cgroup.update_limits(&cgroup_limits)?;
+    }
+    let payload = serde_json::json!({
+        "code": request.code,
+        "args": request.args,
+        "env": request.env,
+        "files": request.files,
+    });
+    let payload = Stdin::Bytes(serde_json::to_vec(&payload).map_err(|e| os("encode")(e.into()))?)
+        .open()
+        .map_err(os("payload memfd"))?
+        .expect("bytes give an fd");
+    let stdin = match Stdin::Bytes(request.stdin.clone()).open() {
+        Ok(Some(fd)) => fd,
+        _ => return Err(JailError::Helper("stdin memfd".into())),
     };
-    let watched = (|| {
-        let joins = match &cgroup {
-            Some(cgroup) => cgroup.open_join()?,
-            None => Vec::new(),
-        };
-        let payload = serde_json::json!({
-            "code": request.code,
-            "args": request.args,
-            "env": request.env,
-            "files": request.files,
-        });
-        let payload =
-            Stdin::Bytes(serde_json::to_vec(&payload).map_err(|e| os("encode")(e.into()))?)
-                .open()
-                .map_err(os("payload memfd"))?
-                .expect("bytes give an fd");
-        let stdin = match Stdin::Bytes(request.stdin.clone()).open() {
-            Ok(Some(fd)) => fd,
-            _ => return Err(JailError::Helper("stdin memfd".into())),
-        };
-        let (stdout_r, stdout_w) = pipe()?;
-        let (stderr_r, stderr_w) = pipe()?;
-        let (status_r, status_w) = pipe()?;
-        let (error_r, error_w) = pipe()?;
-        let (life_r, life_w) = pipe()?;
-        let rlimits: Vec<(i32, u64)> = crate::rlimits::plan(&limits)
-            .into_iter()
-            .map(|(resource, value)| (resource as i32, value))
-            .collect();
-        let message = serde_json::json!({
-            "run": index,
-            "rlimits": rlimits,
-            "disk_bytes": limits.disk_bytes,
-            "shm_bytes": limits.disk_bytes.min(SHM_MAX_BYTES),
-        });
-        let mut fds: Vec<BorrowedFd<'_>> = vec![
+    let (stdout_r, stdout_w) = pipe()?;
+    let (stderr_r, stderr_w) = pipe()?;
+    let (status_r, status_w) = pipe()?;
+    let (error_r, error_w) = pipe()?;
+    let (life_r, life_w) = pipe()?;
+    let rlimits: Vec<(i32, u64)> = crate::rlimits::plan(&limits)
+        .into_iter()
+        .map(|(resource, value)| (resource as i32, value))
+        .collect();
+    let message = serde_json::json!({
+        "run": prepared.index,
+        "rlimits": rlimits,
+        "disk_bytes": limits.disk_bytes,
+        "shm_bytes": limits.disk_bytes.min(SHM_MAX_BYTES),
+    });
+    send(
+        socket,
+        &message,
+        &[
             payload.as_fd(),
             stdin.as_fd(),
             stdout_w.as_fd(),
@@ -398,46 +457,52 @@ fn run_one(
             status_w.as_fd(),
             error_w.as_fd(),
             life_w.as_fd(),
-        ];
-        fds.extend(joins.iter().map(|f| f.as_fd()));
-        send(socket, &message, &fds)?;
-        drop(fds);
-        drop((
-            payload, stdin, stdout_w, stderr_w, status_w, error_w, life_w, joins,
-        ));
-        let kill_rest = || {
-            if let Some(cgroup) = &cgroup {
-                let _ = cgroup.kill_all();
-            }
-        };
-        supervise::watch(
-            StepFds {
-                stdout: stdout_r,
-                stderr: stderr_r,
-                error: error_r,
-                status: status_r,
-                pidfd: life_r,
-            },
-            0,
-            &limits,
-            cgroup.as_ref(),
-            Some(control),
-            sink,
-            &kill_rest,
-        )
-        .map_err(os("supervise"))
-    })();
-    let stats = match &cgroup {
-        Some(cgroup) => {
-            let _ = cgroup.kill_all();
-            Some(cgroup.stats()?)
+        ],
+    )?;
+    Ok(RunFds {
+        stdout: stdout_r,
+        stderr: stderr_r,
+        status: status_r,
+        error: error_r,
+        life: life_r,
+    })
+}
+
+/// The same watch as any step, over the run's pipes and cgroup; then its report.
+fn watch_run(
+    fds: RunFds,
+    limits: &Limits,
+    cgroup: Option<&Cgroup>,
+    control: &OwnedFd,
+    sink: &mut dyn OutputSink,
+) -> Result<StepReport, JailError> {
+    // Killing the run's init ends its PID namespace, which holds every process of the run: one
+    // round over the cgroup's list does it. (Its end is also what `life` reports; the cgroup
+    // is emptied for good before it is removed, after the answer.)
+    let kill_rest = || {
+        if let Some(cgroup) = cgroup {
+            let _ = cgroup.kill_listed();
         }
-        None => None,
     };
-    if let Some(cgroup) = cgroup {
-        cgroup.remove()?;
-    }
-    conclude("main", watched?, stats)
+    let observed = supervise::watch(
+        StepFds {
+            stdout: fds.stdout,
+            stderr: fds.stderr,
+            error: fds.error,
+            status: fds.status,
+            // EOF once the run's init has exited.
+            pidfd: fds.life,
+        },
+        0,
+        limits,
+        cgroup,
+        Some(control),
+        sink,
+        &kill_rest,
+    )
+    .map_err(os("supervise"))?;
+    let stats = cgroup.map(Cgroup::stats).transpose()?;
+    conclude("main", observed, stats)
 }
 
 /// One message to the zygote, with fds.

@@ -22,10 +22,23 @@ const REMOVE_RETRY: Duration = Duration::from_millis(100);
 
 /// SIGKILLs what the `cgroup.procs` files of `dirs` list, in rounds, until they list nothing.
 pub(super) fn kill_until_empty(dirs: &[PathBuf]) -> Result<(), CgroupError> {
+    kill_rounds(dirs, KILL_ROUNDS)
+}
+
+/// SIGKILLs what the `cgroup.procs` files of `dirs` list, once, without waiting for the
+/// processes to be gone.
+pub(super) fn kill_listed(dirs: &[PathBuf]) -> Result<(), CgroupError> {
+    kill_rounds(dirs, 1).or_else(|e| match e {
+        CgroupError::KillTimeout { .. } => Ok(()),
+        other => Err(other),
+    })
+}
+
+fn kill_rounds(dirs: &[PathBuf], rounds: u32) -> Result<(), CgroupError> {
     let procs: Vec<PathBuf> = dirs.iter().map(|d| d.join("cgroup.procs")).collect();
     let own_pid = std::process::id() as i32;
     let mut remaining = 0;
-    for round in 0..KILL_ROUNDS {
+    for round in 0..rounds {
         if round > 0 {
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -129,6 +142,26 @@ pub(super) fn remove_dirs(dirs: &[PathBuf]) -> Result<(), CgroupError> {
         }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+/// One attempt at removing `dirs`: `Ok(false)` while one is still busy (its last tasks are
+/// exiting); already-removed directories count as removed.
+pub(super) fn remove_dirs_once(dirs: &[PathBuf]) -> Result<bool, CgroupError> {
+    let mut removed = true;
+    for dir in dirs {
+        match fs::remove_dir(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => removed = false,
+            Err(source) => {
+                return Err(CgroupError::RemoveDir {
+                    path: dir.clone(),
+                    source,
+                });
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// Writes `value` to an existing interface file in one `write(2)`, as cgroupfs expects.

@@ -272,3 +272,43 @@ fn host_pids_limit_stops_forks() {
     cg.kill_all().unwrap();
     cg.remove().unwrap();
 }
+
+#[test]
+fn host_limits_of_a_prepared_group_go_up_and_down() {
+    let Some(host) = host("update") else { return };
+    let limits = CgroupLimits {
+        memory_bytes: 64 << 20,
+        pids: 16,
+        cpu_quota_percent: Some(50),
+    };
+    let cg = host.cgroups.create("sb", &limits).unwrap();
+    let read_limit = |file: &str| {
+        cg.group
+            .dirs()
+            .iter()
+            .find_map(|d| fs::read_to_string(d.join(file)).ok())
+            .map(|v| v.trim().to_string())
+    };
+    let (memory, quota, no_quota) = match cg.group {
+        Group::V1(_) => ("memory.limit_in_bytes", "cpu.cfs_quota_us", "-1"),
+        Group::V2(_) => ("memory.max", "cpu.max", "max 100000"),
+    };
+    // Up: on v1 with swap accounting the RAM+swap limit must go first, or the write fails.
+    cg.update_limits(&CgroupLimits {
+        memory_bytes: 256 << 20,
+        pids: 32,
+        cpu_quota_percent: None,
+    })
+    .unwrap();
+    assert_eq!(read_limit(memory).as_deref(), Some("268435456"));
+    assert_eq!(read_limit("pids.max").as_deref(), Some("32"));
+    assert_eq!(read_limit(quota).as_deref(), Some(no_quota));
+    if let Some(memsw) = read_limit("memory.memsw.limit_in_bytes") {
+        assert_eq!(memsw, "268435456");
+    }
+    // And down again.
+    cg.update_limits(&limits).unwrap();
+    assert_eq!(read_limit(memory).as_deref(), Some("67108864"));
+    assert!(read_limit(quota).unwrap().starts_with("50000"));
+    cg.remove().unwrap();
+}

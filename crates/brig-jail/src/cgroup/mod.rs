@@ -438,6 +438,16 @@ impl Cgroup {
         })
     }
 
+    /// Replaces the group's limits (a group prepared ahead of the run it will hold).
+    pub fn update_limits(&self, limits: &CgroupLimits) -> Result<(), CgroupError> {
+        self.group.write_limits(limits)?;
+        match (&self.group, limits.cpu_quota_percent) {
+            (_, Some(_)) => Ok(()),
+            (Group::V1(g), None) => g.clear_cpu_quota(),
+            (Group::V2(g), None) => g.clear_cpu_quota(),
+        }
+    }
+
     /// The group's name under the parent.
     pub fn name(&self) -> &str {
         &self.name
@@ -538,6 +548,25 @@ impl Cgroup {
     /// killing what it lists until it is empty. Tasks may still be exiting on return.
     pub fn kill_all(&self) -> Result<(), CgroupError> {
         kill_group(&self.group)
+    }
+
+    /// SIGKILLs the tasks the group lists now, once, without waiting: enough when they all
+    /// live in one PID namespace whose init is among them (a zygote's run), since the init's
+    /// death takes the rest, including any forked since the list was read.
+    pub fn kill_listed(&self) -> Result<(), CgroupError> {
+        if let Group::V2(g) = &self.group {
+            let kill = g.dir.join("cgroup.kill");
+            if kill.exists() {
+                return write(&kill, "1");
+            }
+        }
+        cgroupfs::kill_listed(&self.group.dirs())
+    }
+
+    /// One attempt at removing the group, without waiting: `Ok(false)` while its last tasks
+    /// are still exiting (try again later, or [`Cgroup::remove`]).
+    pub fn try_remove(&self) -> Result<bool, CgroupError> {
+        cgroupfs::remove_dirs_once(&self.group.dirs())
     }
 
     /// Removes the group's directories, retrying for up to ~100 ms while killed tasks

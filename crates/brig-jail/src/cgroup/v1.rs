@@ -162,11 +162,24 @@ pub(super) struct Group {
 impl Group {
     pub(super) fn write_limits(&self, limits: &CgroupLimits) -> Result<(), CgroupError> {
         let bytes = limits.memory_bytes.to_string();
-        write(&self.memory.join("memory.limit_in_bytes"), &bytes)?;
-        // RAM+swap equal to RAM: no swap. After the RAM limit, as memsw may not be below it.
+        let limit = self.memory.join("memory.limit_in_bytes");
+        // RAM+swap equal to RAM: no swap. memsw may never be below the RAM limit, so it goes
+        // second when the limit comes down (a new group) and first when it goes up (a group
+        // prepared ahead for a run that may use more).
         let memsw = self.memory.join("memory.memsw.limit_in_bytes");
-        if memsw.exists() {
+        let raising = memsw.exists()
+            && read(&limit)
+                .ok()
+                .and_then(|text| text.trim().parse::<u64>().ok())
+                .is_some_and(|current| limits.memory_bytes > current);
+        if raising {
             write(&memsw, &bytes)?;
+            write(&limit, &bytes)?;
+        } else {
+            write(&limit, &bytes)?;
+            if memsw.exists() {
+                write(&memsw, &bytes)?;
+            }
         }
         // Without swap accounting, at least keep the group's pages out of swap; some kernels
         // refuse this file below the root, which costs nothing worse than swapping.
@@ -181,6 +194,15 @@ impl Group {
             write(&self.cpu.join("cpu.cfs_quota_us"), &quota.to_string())?;
         }
         Ok(())
+    }
+
+    pub(super) fn clear_cpu_quota(&self) -> Result<(), CgroupError> {
+        let quota = self.cpu.join("cpu.cfs_quota_us");
+        if quota.exists() {
+            write(&quota, "-1")
+        } else {
+            Ok(())
+        }
     }
 
     pub(super) fn stats(&self) -> Result<CgroupStats, CgroupError> {

@@ -181,6 +181,15 @@ impl Group {
         Ok(())
     }
 
+    pub(super) fn clear_cpu_quota(&self) -> Result<(), CgroupError> {
+        let max = self.dir.join("cpu.max");
+        if max.exists() {
+            write(&max, &format!("max {CPU_PERIOD_US}"))
+        } else {
+            Ok(())
+        }
+    }
+
     pub(super) fn stats(&self) -> Result<CgroupStats, CgroupError> {
         let cpu = self.dir.join("cpu.stat");
         let peak = [
