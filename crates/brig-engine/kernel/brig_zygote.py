@@ -3,31 +3,37 @@
 It runs inside a sandbox of its own that Brig built (user, PID, mount, network, IPC and UTS
 namespaces, the new root, no capabilities, no_new_privs, a seccomp filter that still allows
 the namespace calls below, the zygote's cgroup). It imports what its template preloads once;
-then, for each run the helper sends, it forks, and the fork builds the run's own sandbox
-inside the zygote's before any code of the run is read:
+then it forks a sandbox for each run, built ahead, before the run comes (Brig asks for the
+next one as soon as it has handed a run over), so that a run only pays for its last steps:
 
 1. C (the fork): joins the run's cgroup (fds opened by the helper), then `unshare`s a user
    namespace (uid and gid 1000 mapped to themselves) with new mount, PID, network, IPC, UTS
    and cgroup namespaces; fresh tmpfs on /work, /tmp and /dev/shm; forks G and exits.
-2. G (PID 1 of the run): a fresh /proc, the hostname; forks P and reaps until P ends, then
-   writes P's raw wait status to the status pipe and exits, which ends every other process of
-   the run.
-3. P (PID 2): stdio, the program's files, rlimits, every capability dropped and securebits
-   locked, the Landlock ruleset Brig prepared, then Brig's seccomp filter (the one every
-   sandboxed program gets, stacked on the zygote's), and only then the program's code.
+2. G (PID 1 of the run): a fresh /proc, the hostname, `lo` up; forks P; takes the run's
+   status and life pipes from P when the run comes, and reaps until P ends; then writes P's
+   raw wait status, closes `life` and exits, which ends every other process of the run.
+3. P (PID 2): bounding and ambient capabilities dropped and securebits locked, its streams
+   made and its first steps taken once on nothing (`warm_up`), then it waits on its channel
+   for the run. When it comes: the tmpfs resized if the run's disk limit differs, stdio, the
+   program's files, rlimits, every capability dropped, the Landlock ruleset Brig prepared,
+   every other fd closed, Brig's seccomp filter (the one every sandboxed program gets, stacked
+   on the zygote's), and only then the program's code.
 
-A setup failure goes to the error pipe as JSON ({"stage", "message"}), as Brig's own setup
-does; P closes that pipe just before the program runs. The zygote itself never reads a run's
-code, arguments or environment (they come in a memfd only P reads), so nothing of one run is
-in the memory the next run is forked from.
+A setup failure goes to the run's error pipe as JSON ({"stage", "message"}), as Brig's own
+setup does (one before the run comes goes to the zygote, which reports it there); P closes
+that pipe just before the program runs. The zygote never reads a run's code, arguments or
+environment (they come in a memfd only P reads), and a run's sandbox is forked before its run
+exists, so nothing of one run is in the memory another is forked from.
 
 Wire format on fd 3 (a SOCK_SEQPACKET socket): one JSON message per packet.
-- from Brig, first: {"config": {"seccomp": base64 BPF, "hostname", "landlock_fd"}};
+- from Brig, first: {"config": {"seccomp": base64 BPF, "hostname"}} (the ruleset is fd 4);
 - from the zygote: {"ready": true, "python": "3.x.y", "preloaded": [...]} or
   {"ready": false, "error": "..."};
-- from Brig, per run: {"run": id, "rlimits": [[resource, value]...], "disk_bytes": N,
-  "shm_bytes": N, "cgroup_fds": k} with fds [payload, stdin, stdout, stderr, status, error,
-  life, cgroup files...]. Nothing is sent back per run.
+- from Brig, ahead of run n: {"prepare": n, "disk_bytes": N, "shm_bytes": N} with the fds
+  of run n's cgroup files;
+- from Brig, run n: {"run": n, "rlimits": [[resource, value]...], "disk_bytes": N,
+  "shm_bytes": N} with fds [payload, stdin, stdout, stderr, status, error, life].
+Nothing is sent back per run.
 """
 
 import atexit
@@ -363,6 +369,16 @@ def prepare_program():
     sys.modules["__main__"] = main
 
 
+def warm_up():
+    """P, before its run comes: a run's first steps once, on nothing. After the fork, each
+    page of the interpreter that a step writes to (a reference count is enough) is copied
+    first; this takes those copies off the run's path."""
+    with open(os.devnull, "w", encoding="utf-8") as sink:
+        print(1, file=sink, flush=True)
+    json.loads('{"code": "", "args": [], "env": {}, "files": []}')
+    exec(compile("pass\n", MAIN, "exec"), {"__name__": "__warm__"})
+
+
 def run_program(payload, error_fd):
     """P: the program, with the semantics of `python3 -u main.py`. Never returns."""
     source = payload["code"]
@@ -431,6 +447,7 @@ def spare(prepared, cgroup_fds, channel):
         to_init.close()
         limit_capabilities()
         prepare_program()
+        warm_up()
         received = receive(channel)
         if received is None:
             os._exit(0)  # the zygote discarded this sandbox

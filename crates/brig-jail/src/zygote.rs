@@ -23,6 +23,11 @@
 //! sandbox (`supervise::watch` over the run's pipes and cgroup) and reads the cgroup's
 //! counters.
 //!
+//! A run's sandbox is built before the run comes: as soon as run n is handed over, the helper
+//! creates run n+1's cgroup and the zygote forks its sandbox, which waits. When run n+1 comes,
+//! its limits are written into that cgroup and only its last steps remain. The run's cgroup
+//! is removed after the answer (one rmdir, a run later, when its last task is surely gone).
+//!
 //! Protocol with the caller (frames on the helper's socket, after the usual `S` request):
 //! - from the helper: `H` (the zygote is ready: JSON), then per run `O` output frames and `R`
 //!   (the run's [`StepReport`], JSON) or `F` (the run could not be set up: text); `E` when the
