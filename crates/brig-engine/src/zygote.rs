@@ -155,6 +155,32 @@ pub struct ZygoteStats {
     pub lost: u64,
 }
 
+/// The zygote sandbox's own limits. Its cgroup holds only the zygote and its init (each run
+/// has its own), so memory is the template's; its rlimits are the ceiling of every run's (a
+/// process may lower its hard limits, not raise them), so they are as high as a run may ask.
+/// Runs asking for more than this process may grant get a fresh sandbox instead (the server
+/// falls back when a zygote refuses a run).
+fn zygote_limits(template: &Template) -> brig_core::Limits {
+    let ceiling = |name: &str, wanted: u64| hard_limit(name).map_or(wanted, |h| h.min(wanted));
+    brig_core::Limits {
+        pids: ceiling("Max processes", 65_536).saturating_sub(1).max(1) as u32,
+        cpu_time_ms: 24 * 3_600_000,
+        open_files: ceiling("Max open files", 1 << 20) as u32,
+        file_size_bytes: ceiling("Max file size", u64::MAX),
+        stack_bytes: ceiling("Max stack size", 1 << 30),
+        ..template.limits
+    }
+}
+
+/// This process's hard limit `name` (as `/proc/self/limits` names it); `None` when unlimited
+/// or unreadable.
+fn hard_limit(name: &str) -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with(name))?;
+    // `Max open files            1024                 20000                files`
+    line[name.len()..].split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Up to `size` zygotes of one Python template.
 pub struct ZygotePool {
     jail: JailConfig,
@@ -201,16 +227,13 @@ impl ZygotePool {
         let mut spec = SandboxSpec::command(&["/bin/true"]);
         spec.steps.clear();
         spec.session = Some(SessionSpec {
-            limits: brig_core::Limits {
-                // The zygote's own cgroup holds only it and its init: each run has its own.
-                pids: 64,
-                ..template.limits
-            },
+            limits: zygote_limits(template),
             kernel: None,
             zygote: Some(ZygoteSpec {
                 argv,
                 env,
                 ready_timeout_ms: 60_000,
+                run_limits: python.limits,
             }),
         });
         spec.system_files.push(SpecFile {

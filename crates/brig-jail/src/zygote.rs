@@ -71,6 +71,10 @@ pub struct ZygoteSpec {
     pub env: BTreeMap<String, String>,
     /// How long it may take to import its preloads and say it is ready.
     pub ready_timeout_ms: u64,
+    /// The limits most runs have: each run's sandbox is built ahead with these (its cgroup,
+    /// its tmpfs sizes), and a run with others has them written in when it comes.
+    #[serde(default)]
+    pub run_limits: Limits,
 }
 
 /// One run, as the caller asks for it (frame `Z`).
@@ -116,7 +120,8 @@ const SHM_MAX_BYTES: u64 = 16 << 20;
 pub(crate) struct Host<'a> {
     pub(crate) spec: &'a SandboxSpec,
     pub(crate) zygote: &'a ZygoteSpec,
-    /// The zygote sandbox's own limits (its cgroup, tmpfs sizes, rlimits).
+    /// The zygote sandbox's own limits (its cgroup, tmpfs sizes, rlimits: a run can lower
+    /// an rlimit, never raise it).
     pub(crate) limits: Limits,
     pub(crate) root: &'a Path,
     pub(crate) host: &'a HostId,
@@ -365,7 +370,7 @@ fn run_cgroup_limits(limits: &Limits) -> CgroupLimits {
 /// Creates run `index`'s cgroup (with the zygote's default limits; the run's own are written
 /// when it comes) and asks the zygote to build its sandbox in it.
 fn prepare(host: &Host<'_>, socket: &OwnedFd, index: usize) -> Result<Prepared, JailError> {
-    let limits = run_cgroup_limits(&host.limits);
+    let limits = run_cgroup_limits(&host.zygote.run_limits);
     let cgroup = match host.cgroups {
         Some(cgroups) => Some(cgroups.create(&cgroup_name(index), &limits)?),
         None => None,
@@ -374,7 +379,7 @@ fn prepare(host: &Host<'_>, socket: &OwnedFd, index: usize) -> Result<Prepared, 
         Some(cgroup) => cgroup.open_join()?,
         None => Vec::new(),
     };
-    let disk_bytes = host.limits.disk_bytes;
+    let disk_bytes = host.zygote.run_limits.disk_bytes;
     let message = serde_json::json!({
         "prepare": index,
         "disk_bytes": disk_bytes,

@@ -48,6 +48,9 @@ pub struct ServerConfig {
     pub pool_target_size: usize,
     /// Warm pool floor per template (`min_size`).
     pub pool_min_size: usize,
+    /// Python zygotes for one-shot Python runs (each run forked into a sandbox of its own; see
+    /// the README); 0 disables them and every one-shot run starts a fresh interpreter.
+    pub zygotes: usize,
     /// Alert thresholds.
     pub alerts: Alerts,
     /// The helper binary the jail re-execs (default: this executable).
@@ -103,6 +106,7 @@ impl Default for ServerConfig {
             shutdown_grace_ms: 10_000,
             pool_target_size: 4,
             pool_min_size: 2,
+            zygotes: 2,
             alerts: Alerts::default(),
             helper: None,
             languages: None,
@@ -165,6 +169,9 @@ impl ServerConfig {
         }
         if self.max_body_bytes < 1024 {
             problems.push("max_body_bytes must be at least 1024".into());
+        }
+        if self.zygotes > 64 {
+            problems.push("zygotes must be at most 64".into());
         }
         if self.pool_min_size > self.pool_target_size {
             problems.push("pool_min_size must not exceed pool_target_size".into());

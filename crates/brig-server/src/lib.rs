@@ -231,8 +231,17 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         languages,
     );
 
+    let zygotes = zygote_pool(&config, &engine);
     let (audit_tx, audit_rx) = mpsc::channel(1024);
-    let state = AppState::new(config, store.clone(), engine, sessions, node_id, audit_tx);
+    let state = AppState::new(
+        config,
+        store.clone(),
+        engine,
+        zygotes,
+        sessions,
+        node_id,
+        audit_tx,
+    );
     tokio::spawn(write_audit(store, audit_rx));
     tokio::spawn(track_sessions(state.clone()));
     tokio::spawn(purge_idempotency(state.clone()));
@@ -414,4 +423,43 @@ async fn finish_shutdown(state: &AppState) {
         state.session_ended(&id, "server stopped").await;
     }
     tracing::info!("stopped");
+}
+
+/// The zygote pool for one-shot Python runs: `config.zygotes` of the `python-minimal` template,
+/// started in the background; none when disabled, or when this host cannot run the namespace
+/// tier or Python (one-shot runs then start fresh interpreters, as they would anyway).
+fn zygote_pool(
+    config: &ServerConfig,
+    engine: &Arc<Engine>,
+) -> Option<Arc<brig_engine::zygote::ZygotePool>> {
+    if config.zygotes == 0 {
+        return None;
+    }
+    if let Err(reason) = brig_jail::probe::namespace_tier_usable(&engine.jail) {
+        tracing::warn!(%reason, "no zygotes: the namespace tier is not usable here");
+        return None;
+    }
+    let template = templates::find("python-minimal").expect("a built-in template");
+    match brig_engine::zygote::ZygotePool::new(
+        engine,
+        engine.jail.clone(),
+        &template,
+        config.zygotes,
+    ) {
+        Ok(pool) => {
+            let pool = Arc::new(pool);
+            let warming = pool.clone();
+            let count = config.zygotes;
+            tokio::spawn(async move {
+                if let Err(e) = warming.warm(count).await {
+                    tracing::warn!(error = %e, "zygotes did not start; they are retried per run");
+                }
+            });
+            Some(pool)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "no zygotes");
+            None
+        }
+    }
 }

@@ -36,6 +36,8 @@ pub struct Shared {
     pub store: Store,
     /// One-shot runs.
     pub engine: Arc<Engine>,
+    /// One-shot Python runs forked from warm zygotes, when enabled and usable here.
+    pub zygotes: Option<Arc<brig_engine::zygote::ZygotePool>>,
     /// Sessions and pools.
     pub sessions: SessionManager,
     /// This node's id.
@@ -150,6 +152,7 @@ impl AppState {
         config: ServerConfig,
         store: Store,
         engine: Arc<Engine>,
+        zygotes: Option<Arc<brig_engine::zygote::ZygotePool>>,
         sessions: SessionManager,
         node_id: String,
         audit: mpsc::Sender<AuditEvent>,
@@ -160,6 +163,7 @@ impl AppState {
                 config,
                 store,
                 engine,
+                zygotes,
                 sessions,
                 node_id,
                 metrics: Metrics::new(),

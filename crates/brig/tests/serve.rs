@@ -388,6 +388,10 @@ async fn every_route(db: Db) {
     assert!(stats["total_executions"].as_u64().unwrap() >= 8, "{stats}");
     assert!(stats["avg_execution_ms"].as_f64().unwrap() > 0.0);
     assert_eq!(stats["active_sessions"], 1);
+    // The one-shot Python runs were forked from the server's zygotes (the path a Python
+    // one-shot takes), and none was lost.
+    assert!(stats["zygotes"]["runs"].as_u64().unwrap() >= 1, "{stats}");
+    assert_eq!(stats["zygotes"]["lost"], 0, "{stats}");
     // A CPU-bound cell raises the CPU alert (cpu time above `cpu_percent` of wall time).
     let (_, r) =
         exec("t = __import__('time').time()\nwhile __import__('time').time() - t < 0.3: pass")

@@ -431,3 +431,41 @@ async fn a_cancelled_run_ends_at_once() {
         .unwrap();
     assert_eq!(r.stdout, "next\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_gets_its_own_rlimits_above_and_below_the_defaults() {
+    if no_sandbox() {
+        return;
+    }
+    let engine = engine();
+    let pool = pool(&engine, 1);
+    let code = "import resource as r\nfor name in ('NOFILE', 'STACK', 'CPU', 'NPROC', 'FSIZE'):\n    print(name, *r.getrlimit(getattr(r, 'RLIMIT_' + name)))";
+    let high = limited(
+        code,
+        LimitOverrides {
+            open_files: Some(4096),
+            stack_bytes: Some(64 << 20),
+            cpu_time_ms: Some(120_000),
+            pids: Some(200),
+            file_size_bytes: Some(1 << 30),
+            ..Default::default()
+        },
+    );
+    let r = pool.run(&engine, &high, None).await.unwrap();
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    let out = lines(&r.stdout);
+    assert_eq!(out["NOFILE"], "4096 4096");
+    assert_eq!(out["STACK"], format!("{0} {0}", 64 << 20));
+    assert_eq!(out["CPU"], "121 121");
+    assert_eq!(out["NPROC"], "201 201");
+    assert_eq!(out["FSIZE"], format!("{0} {0}", 1u64 << 30));
+    let low = limited(
+        code,
+        LimitOverrides {
+            open_files: Some(32),
+            ..Default::default()
+        },
+    );
+    let r = pool.run(&engine, &low, None).await.unwrap();
+    assert_eq!(lines(&r.stdout)["NOFILE"], "32 32", "{r:?}");
+}

@@ -10,6 +10,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use brig_core::{LimitOverrides, RunResult, TierChoice};
 use brig_engine::RunRequest;
+use brig_engine::zygote::{ZygoteError, ZygotePool};
 use brig_jail::{SpecFile, Stdin};
 
 use super::idempotency::{self, Replay};
@@ -195,6 +196,33 @@ impl Admitted {
                     runs,
                     ..
                 } = self;
+                // A Python run (once) forked from a warm zygote; if the zygote cannot serve it,
+                // the same run in a fresh sandbox.
+                let zygotes = state
+                    .inner
+                    .zygotes
+                    .as_ref()
+                    .filter(|_| runs <= 1 && ZygotePool::accepts(&engine, &request));
+                if let Some(zygotes) = zygotes {
+                    match zygotes.run(&engine, &request, None).await {
+                        Ok(result) => {
+                            drop(slot);
+                            let value = recorder.finish(&result).await?;
+                            return Ok((result, value));
+                        }
+                        Err(ZygoteError::Engine(e)) => {
+                            drop(slot);
+                            let error = ApiError::from(e);
+                            let result =
+                                RunResult::cancelled(brig_core::Tier::Namespace, &error.message);
+                            recorder.finish(&result).await?;
+                            return Err(error);
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "zygote run failed; running in a fresh sandbox")
+                        }
+                    }
+                }
                 let outcome = tokio::task::spawn_blocking(
                     move || -> Result<RunResult, brig_engine::EngineError> {
                         let _slot = slot;

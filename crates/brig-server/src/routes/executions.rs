@@ -247,8 +247,26 @@ pub async fn cancel(
     if let Some(answer) = hop.execution(&state, &caller, &id).await? {
         return Ok(answer);
     }
-    match state.inner.live.get(&caller.tenant_id, &id) {
-        Some(live) if !live.finished() => {
+    // The live entry learns of the end just after the store does: an execution whose end is
+    // stored is finished, whatever the entry says yet.
+    let live = state
+        .inner
+        .live
+        .get(&caller.tenant_id, &id)
+        .filter(|live| !live.finished());
+    let live = match live {
+        Some(live)
+            if execution_view(&state, &caller, &id)
+                .await?
+                .finished_at_ms
+                .is_none() =>
+        {
+            Some(live)
+        }
+        _ => None,
+    };
+    match live {
+        Some(live) => {
             live.cancel.cancel();
             state
                 .audit_action(
@@ -268,7 +286,7 @@ pub async fn cancel(
             )
                 .into_response())
         }
-        _ => {
+        None => {
             let view = execution_view(&state, &caller, &id).await?;
             Err(ApiError::conflict(format!(
                 "execution `{id}` has already finished ({})",

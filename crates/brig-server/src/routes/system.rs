@@ -64,7 +64,7 @@ pub async fn languages(State(state): State<AppState>, _caller: Caller) -> Json<s
     get,
     path = "/api/v1/stats",
     tag = "system",
-    responses((status = 200, description = "`{active_sandboxes, active_sessions, total_executions, avg_execution_ms, pools...}`", body = Object)),
+    responses((status = 200, description = "`{active_sandboxes, active_sessions, total_executions, avg_execution_ms, pools, zygotes...}`", body = Object)),
     security(("bearer" = []))
 )]
 pub async fn stats(
@@ -88,6 +88,7 @@ pub async fn stats(
         "avg_execution_ms": executions.avg_wall_ms,
         "executions_by_status": executions.by_status,
         "pools": inner.sessions.pool_stats(),
+        "zygotes": inner.zygotes.as_ref().map(|z| z.stats()),
     })))
 }
 
