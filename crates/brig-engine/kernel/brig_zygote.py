@@ -319,7 +319,8 @@ def lock_down(run, prepared):
     if CONFIG.get("landlock_fd") is not None:
         check("landlock", libc.syscall(ctypes.c_long(SYS_LANDLOCK_RESTRICT_SELF),
                                        ctypes.c_int(CONFIG["landlock_fd"]), ctypes.c_uint(0)))
-    # Nothing of the zygote's stays open: the socket, the ruleset, anything a preload opened.
+    # Nothing of the zygote's stays open: the socket, the ruleset, anything a preload opened
+    # (its fds are all below 65536: Brig keeps the zygote's RLIMIT_NOFILE there).
     os.closerange(3, run.error)
     os.closerange(run.error + 1, 1 << 16)
     install_seccomp(CONFIG["seccomp_program"])

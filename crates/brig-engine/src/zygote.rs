@@ -165,7 +165,8 @@ fn zygote_limits(template: &Template) -> brig_core::Limits {
     brig_core::Limits {
         pids: ceiling("Max processes", 65_536).saturating_sub(1).max(1) as u32,
         cpu_time_ms: 24 * 3_600_000,
-        open_files: ceiling("Max open files", 1 << 20) as u32,
+        // Below 65536: a run's process closes every fd up to there (`brig_zygote.lock_down`).
+        open_files: ceiling("Max open files", 1 << 16) as u32,
         file_size_bytes: ceiling("Max file size", u64::MAX),
         stack_bytes: ceiling("Max stack size", 1 << 30),
         ..template.limits

@@ -240,22 +240,7 @@ fn a_fork_bomb_is_stopped_by_the_pids_limit() {
     if no_sandbox() {
         return;
     }
-    let result = python(
-        r#"
-import os, time, errno
-n = 0
-try:
-    while True:
-        pid = os.fork()
-        if pid == 0:
-            time.sleep(30)
-            os._exit(0)
-        n += 1
-except OSError as e:
-    print(n, e.errno)
-"#,
-        &["--pids", "16", "--timeout", "20s"],
-    );
+    let result = python(FORK_BOMB, &["--pids", "16", "--timeout", "20s"]);
     assert_status(&result, "ok");
     let out = stdout(&result);
     let (n, code) = out.trim().split_once(' ').unwrap();

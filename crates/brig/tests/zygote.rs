@@ -344,19 +344,7 @@ async fn every_limit_holds_and_the_zygote_lives_on() {
     assert!(r.stdout.bytes().all(|b| b == b'y'));
 
     let fork_bomb = limited(
-        r#"
-import os, time
-n = 0
-try:
-    while True:
-        pid = os.fork()
-        if pid == 0:
-            time.sleep(30)
-            os._exit(0)
-        n += 1
-except OSError as e:
-    print(n, e.errno)
-"#,
+        FORK_BOMB,
         LimitOverrides {
             pids: Some(16),
             timeout_ms: Some(20_000),

@@ -150,3 +150,18 @@ def attempt(name, fn):
     except OSError as e:
         print(name, e.errno)
 "#;
+
+/// A fork bomb that prints how many children it made and the errno that stopped it.
+pub const FORK_BOMB: &str = r#"
+import os, time
+n = 0
+try:
+    while True:
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(30)
+            os._exit(0)
+        n += 1
+except OSError as e:
+    print(n, e.errno)
+"#;
