@@ -6,6 +6,7 @@
 //! roll back; the full create/attach/remove cycle is in `host_tests`.
 
 use std::fs;
+use std::io::Write as _;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
@@ -453,4 +454,42 @@ fn kill_uses_cgroup_kill_on_v2_and_empty_groups_need_no_kill() {
     cgroups.remove_stale("sb").unwrap();
     assert!(!dir.exists());
     cgroups.remove_stale("never-made").unwrap();
+}
+
+#[test]
+fn v2_prepared_group_gets_new_limits_and_a_join_file() {
+    let t = TempDir::new().unwrap();
+    v2_tree(t.path(), "memory pids cpu");
+    let cgroups = detect(t.path()).unwrap();
+    let group = cgroups.group("sb");
+    let Group::V2(g) = &group else {
+        panic!("not v2")
+    };
+    let dir = g.dir.clone();
+    for file in [
+        "memory.max",
+        "memory.swap.max",
+        "pids.max",
+        "cpu.stat",
+        "cgroup.procs",
+    ] {
+        put(&dir.join(file), "");
+    }
+    put(&dir.join("cpu.max"), "150000 100000");
+    let cgroup = Cgroup::open("sb", group).unwrap();
+    cgroup
+        .update_limits(&CgroupLimits {
+            memory_bytes: 64 << 20,
+            pids: 8,
+            cpu_quota_percent: None,
+        })
+        .unwrap();
+    assert_eq!(get(&dir.join("memory.max")), "67108864");
+    assert_eq!(get(&dir.join("pids.max")), "8");
+    assert_eq!(get(&dir.join("cpu.max")), "max 100000", "no quota any more");
+    // The file a process writes `0` to, moving itself in: v2's `cgroup.procs`.
+    let joins = cgroup.open_join().unwrap();
+    assert_eq!(joins.len(), 1);
+    (&joins[0]).write_all(b"0").unwrap();
+    assert_eq!(get(&dir.join("cgroup.procs")), "0");
 }
