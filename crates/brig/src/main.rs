@@ -58,6 +58,7 @@ fn main() -> ExitCode {
     if std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new(brig_jail::HELPER_ARG)) {
         brig_jail::helper_main();
     }
+    brig_jail::run::phase("main");
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => cli_run::run(args),
