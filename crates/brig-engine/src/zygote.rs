@@ -210,10 +210,15 @@ impl ZygotePool {
                 reason: reason.clone(),
             });
         }
-        let mut argv: Vec<String> = ["/usr/bin/python3", "-I", "-u", "/etc/brig/brig_zygote.py"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        // The interpreter the `python` language runs (languages.toml, or the operator's file).
+        let interpreter = python
+            .language
+            .run
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "/usr/bin/python3".into());
+        let mut argv: Vec<String> = vec![interpreter];
+        argv.extend(["-I", "-u", "/etc/brig/brig_zygote.py"].map(String::from));
         let preload = template.preload.unwrap_or(&[]);
         if !preload.is_empty() {
             argv.push("--preload".into());
