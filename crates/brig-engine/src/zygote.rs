@@ -48,7 +48,7 @@ pub enum ZygoteError {
 /// One live zygote: its helper and the socket to it.
 struct Zygote {
     stream: UnixStream,
-    _helper: tokio::process::Child,
+    helper: tokio::process::Child,
 }
 
 impl Zygote {
@@ -76,10 +76,7 @@ impl Zygote {
             .await
             .map_err(|e| gone("send the spec", &e))?;
         match read_frame(&mut stream).await {
-            Ok(Some((tag::READY, _))) => Ok(Zygote {
-                stream,
-                _helper: helper,
-            }),
+            Ok(Some((tag::READY, _))) => Ok(Zygote { stream, helper }),
             Ok(Some((_, body))) => Err(ZygoteError::Gone(
                 String::from_utf8_lossy(&body).into_owned(),
             )),
@@ -294,6 +291,16 @@ impl ZygotePool {
             Err(_) => stats.lost += 1,
         }
         zygote
+    }
+
+    /// The helper pids of the idle zygotes (for tests that simulate a crash).
+    pub fn helper_pids(&self) -> Vec<u32> {
+        self.idle
+            .lock()
+            .expect("idle")
+            .iter()
+            .filter_map(|z| z.helper.id())
+            .collect()
     }
 
     /// The pool's counters.

@@ -457,3 +457,35 @@ async fn a_run_gets_its_own_rlimits_above_and_below_the_defaults() {
     let r = pool.run(&engine, &low, None).await.unwrap();
     assert_eq!(lines(&r.stdout)["NOFILE"], "32 32", "{r:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_zygote_fails_its_run_clearly_and_the_next_run_gets_a_new_one() {
+    if no_sandbox() {
+        return;
+    }
+    let engine = engine();
+    let pool = pool(&engine, 1);
+    pool.warm(1).await.unwrap();
+    let [helper] = pool.helper_pids()[..] else {
+        panic!("one idle zygote expected: {:?}", pool.helper_pids())
+    };
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &helper.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // The run that finds it gone says so (a server then runs it in a fresh sandbox)...
+    let error = pool
+        .run(&engine, &python("print(1)"), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, brig_engine::zygote::ZygoteError::Gone(_)),
+        "{error}"
+    );
+    // ...and the next one starts a new zygote.
+    let r = pool.run(&engine, &python("print(2)"), None).await.unwrap();
+    assert_eq!(r.stdout, "2\n", "{r:?}");
+    let stats = pool.stats();
+    assert_eq!((stats.started, stats.lost), (2, 1), "{stats:?}");
+}
