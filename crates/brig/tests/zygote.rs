@@ -131,6 +131,10 @@ print('hostname', socket.gethostname())
 for field in ('CapEff', 'CapPrm', 'CapBnd', 'CapAmb', 'NoNewPrivs', 'Seccomp'):
     print(field, status[field].strip())
 print('interfaces', sorted(l.split(':')[0].strip() for l in open('/proc/net/dev').read().splitlines()[2:]))
+import fcntl, struct
+with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+    flags = struct.unpack('16sH22x', fcntl.ioctl(s.fileno(), 0x8913, struct.pack('16sH22x', b'lo', 0)))[1]
+print('lo_up', bool(flags & 1))
 attempt('shadow', lambda: open('/etc/shadow'))
 attempt('home', lambda: os.listdir('/home'))
 attempt('write_usr', lambda: open('/usr/brig-probe', 'w'))
@@ -161,6 +165,7 @@ attempt('ruleset_fd', lambda: os.fstat(4))
     assert_eq!(out["NoNewPrivs"], "1");
     assert_eq!(out["Seccomp"], "2");
     assert_eq!(out["interfaces"], "['lo']", "{}", r.stdout);
+    assert_eq!(out["lo_up"], "True", "{}", r.stdout);
     let errno = |name: &str| out[name].parse::<i64>().unwrap();
     assert_eq!(errno("shadow"), 2, "ENOENT: /etc/shadow is not in the root");
     assert_eq!(errno("home"), 2, "ENOENT: no /home");
