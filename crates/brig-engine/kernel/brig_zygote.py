@@ -15,8 +15,8 @@ next one as soon as it has handed a run over), so that a run only pays for its l
 3. P (PID 2): bounding and ambient capabilities dropped and securebits locked, its streams
    made and its first steps taken once on nothing (`warm_up`), then it waits on its channel
    for the run. When it comes: the tmpfs resized if the run's disk limit differs, stdio, the
-   program's files, rlimits, every capability dropped, the Landlock ruleset Brig prepared,
-   every other fd closed, Brig's seccomp filter (the one every sandboxed program gets, stacked
+   program's files, rlimits, every capability dropped, Brig's Landlock rules (made now, so
+   that they hold the run's own mounts), every other fd closed, Brig's seccomp filter (the one every sandboxed program gets, stacked
    on the zygote's), and only then the program's code.
 
 A setup failure goes to the run's error pipe as JSON ({"stage", "message"}), as Brig's own
@@ -26,8 +26,8 @@ environment (they come in a memfd only P reads), and a run's sandbox is forked b
 exists, so nothing of one run is in the memory another is forked from.
 
 Wire format on fd 3 (a SOCK_SEQPACKET socket): one JSON message per packet.
-- from Brig, first: {"config": {"seccomp": base64 BPF, "hostname"}} (the ruleset is fd 4);
-- from the zygote: {"ready": true, "python": "3.x.y", "preloaded": [...]} or
+- from Brig, first: {"config": {"seccomp": base64 BPF, "hostname", "landlock": plan or null}};
+- from the zygote: {"ready": true, "python": "3.x.y", "preloaded": [...], "landlock": bool} or
   {"ready": false, "error": "..."};
 - from Brig, ahead of run n: {"prepare": n, "disk_bytes": N, "shm_bytes": N} with the fds
   of run n's cgroup files;
@@ -47,6 +47,7 @@ import os
 import resource
 import signal
 import socket
+import stat
 import struct
 import sys
 import traceback
@@ -84,7 +85,11 @@ SECCOMP_MODE_FILTER = 2
 # the bits Brig's own `caps::drop_all` sets.
 SECUREBITS_LOCKED = 0b1110_1111
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
-SYS_LANDLOCK_RESTRICT_SELF = 446  # the same number on every architecture
+# The same numbers on every architecture.
+SYS_LANDLOCK_CREATE_RULESET = 444
+SYS_LANDLOCK_ADD_RULE = 445
+SYS_LANDLOCK_RESTRICT_SELF = 446
+LANDLOCK_RULE_PATH_BENEATH = 1
 
 SANDBOX_ID = 1000
 WORK = "/work"
@@ -92,16 +97,8 @@ MAIN = "/work/main.py"
 
 libc = ctypes.CDLL(None, use_errno=True)
 
-# From Brig's first message: the seccomp program, the hostname, the Landlock ruleset's fd.
+# From Brig's first message: the seccomp program, the hostname, the Landlock plan.
 CONFIG = {}
-
-
-def is_landlock_ruleset(fd):
-    """Whether `fd` is the ruleset Brig prepared (absent on a kernel without Landlock)."""
-    try:
-        return os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:landlock-ruleset"
-    except OSError:
-        return False
 
 
 class SetupError(Exception):
@@ -168,6 +165,36 @@ def drop_capabilities():
     data = (CapData * 2)()
     check("drop capabilities", libc.capset(ctypes.byref(header), data))
     prctl("set no_new_privs", PR_SET_NO_NEW_PRIVS, 1)
+
+
+def enforce_landlock(plan):
+    """Brig's Landlock rules (`landlock::plan_for_abi`: the handled rights and the rules as
+    numbers, for this kernel's ABI), made now that the run's own /work, /tmp, /dev/shm and
+    /proc are mounted, so that the rules hold them, then enforced on this process."""
+    attr = struct.pack("=QQQ", plan["handled_fs"], plan["handled_net"], plan["scoped"])
+    ruleset = check("landlock: create the ruleset",
+                    libc.syscall(ctypes.c_long(SYS_LANDLOCK_CREATE_RULESET), attr,
+                                 ctypes.c_size_t(len(attr)), ctypes.c_uint(0)))
+    try:
+        for path, access in plan["rules"]:
+            try:
+                parent = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue  # a path this host does not have (`/lib32`...) gets no rule
+            try:
+                if not stat.S_ISDIR(os.fstat(parent).st_mode):
+                    access &= plan["file_access"]  # directory rights do not apply to a file
+                rule = struct.pack("=Qi", access, parent)  # landlock_path_beneath_attr, packed
+                check(f"landlock: rule for {path}",
+                      libc.syscall(ctypes.c_long(SYS_LANDLOCK_ADD_RULE), ctypes.c_int(ruleset),
+                                   ctypes.c_int(LANDLOCK_RULE_PATH_BENEATH), rule,
+                                   ctypes.c_uint(0)))
+            finally:
+                os.close(parent)
+        check("landlock: enforce", libc.syscall(ctypes.c_long(SYS_LANDLOCK_RESTRICT_SELF),
+                                                ctypes.c_int(ruleset), ctypes.c_uint(0)))
+    finally:
+        os.close(ruleset)
 
 
 def install_seccomp(program):
@@ -316,10 +343,9 @@ def lock_down(run, prepared):
     except (OSError, ValueError) as e:
         raise SetupError("rlimits", str(e))
     drop_capabilities()
-    if CONFIG.get("landlock_fd") is not None:
-        check("landlock", libc.syscall(ctypes.c_long(SYS_LANDLOCK_RESTRICT_SELF),
-                                       ctypes.c_int(CONFIG["landlock_fd"]), ctypes.c_uint(0)))
-    # Nothing of the zygote's stays open: the socket, the ruleset, anything a preload opened
+    if CONFIG.get("landlock") is not None:
+        enforce_landlock(CONFIG["landlock"])
+    # Nothing of the zygote's stays open: the socket, anything a preload opened
     # (its fds are all below 65536: Brig keeps the zygote's RLIMIT_NOFILE there).
     os.closerange(3, run.error)
     os.closerange(run.error + 1, 1 << 16)
@@ -572,7 +598,6 @@ def main(argv):
         return
     config = received[0]["config"]
     config["seccomp_program"] = base64.b64decode(config.pop("seccomp"))
-    config["landlock_fd"] = 4 if is_landlock_ruleset(4) else None
     CONFIG.update(config)
     try:
         for module in preload:
@@ -590,7 +615,8 @@ def main(argv):
     # then do not write to (and copy) the pages it shares with the zygote.
     gc.freeze()
     sock.send(json.dumps({"ready": True, "python": sys.version.split()[0],
-                          "preloaded": preload}).encode())
+                          "preloaded": preload,
+                          "landlock": CONFIG.get("landlock") is not None}).encode())
     serve(sock)
 
 

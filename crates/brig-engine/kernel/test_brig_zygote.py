@@ -96,5 +96,38 @@ class Protocol(unittest.TestCase):
         self.assertTrue(caught.exception.message)
 
 
+
+class Landlock(unittest.TestCase):
+    def test_the_plan_is_enforced_in_a_fork(self):
+        if z.libc.syscall(z.SYS_LANDLOCK_CREATE_RULESET, None, 0, 1) < 1:
+            if os.environ.get("CI") or os.environ.get("BRIG_TEST_STRICT"):
+                self.fail("no Landlock on this kernel (CI/BRIG_TEST_STRICT is set)")
+            self.skipTest("SKIP: no Landlock on this kernel")
+        allowed = tempfile.mkdtemp()
+        with open(os.path.join(allowed, "inside"), "w") as f:
+            f.write("x")
+        read_file = 1 << 2
+        plan = {"handled_fs": read_file, "handled_net": 0, "scoped": 0,
+                "file_access": read_file,
+                "rules": [[allowed, read_file], [os.path.join(allowed, "inside"), read_file],
+                          ["/nonexistent-brig-path", read_file]]}
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                z.prctl("no_new_privs", z.PR_SET_NO_NEW_PRIVS, 1)
+                z.enforce_landlock(plan)
+                with open(os.path.join(allowed, "inside")) as f:
+                    f.read()
+                try:
+                    open("/etc/hostname").read()
+                except PermissionError:
+                    code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+
+
 if __name__ == "__main__":
     unittest.main()

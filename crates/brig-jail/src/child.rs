@@ -202,7 +202,7 @@ fn setup(plan: &ChildPlan<'_>, fds: &ChildFds, landlock: bool) -> Result<(), (St
     caps::drop_all().map_err(fail("drop capabilities"))?;
     crate::run::phase("child: capabilities dropped");
     // The zygote's forks mount their own /work and /tmp, which Landlock would forbid: they
-    // enforce the same ruleset themselves once that is done (`start_zygote`).
+    // enforce the same rules themselves once that is done (`start_zygote`).
     if landlock {
         landlock::restrict_self(plan.ro_mounts, plan.network).map_err(fail("landlock"))?;
         crate::run::phase("child: landlock");
@@ -211,24 +211,16 @@ fn setup(plan: &ChildPlan<'_>, fds: &ChildFds, landlock: bool) -> Result<(), (St
 }
 
 /// Zygote mode: PID 2 is the Python zygote, under the nesting seccomp filter (`plan.seccomp`),
-/// holding the helper's socket as fd 3 and the prepared, unenforced Landlock ruleset as fd 4;
-/// init reaps until it exits.
+/// holding the helper's socket as fd 3; init reaps until it exits. Landlock is left to each
+/// run, which enforces Brig's rules once it has mounted its own `/work` and `/tmp` (see
+/// `landlock::plan_for_abi`).
 fn start_zygote(plan: &ChildPlan<'_>, fds: &ChildFds, socket: OwnedFd) -> ! {
-    let ruleset = match landlock::prepared_ruleset(plan.ro_mounts, plan.network) {
-        Ok(ruleset) => ruleset,
-        Err(e) => {
-            report(&fds.error, "landlock", e.to_string());
-            sys::exit_now(1)
-        }
-    };
     match sys::fork() {
         Ok(Forked::Child) => {
-            let mut kept = vec![&socket];
-            kept.extend(ruleset.as_ref());
-            let keep = match exec::keep_fds(&kept) {
+            let keep = match exec::keep_fds(&[&socket]) {
                 Ok(keep) => keep,
                 Err(e) => {
-                    report(&fds.error, "keep the zygote's fds", e.to_string());
+                    report(&fds.error, "keep the zygote's socket", e.to_string());
                     sys::exit_now(127)
                 }
             };
@@ -244,7 +236,7 @@ fn start_zygote(plan: &ChildPlan<'_>, fds: &ChildFds, socket: OwnedFd) -> ! {
             })
         }
         Ok(Forked::Parent { pid, .. }) => {
-            drop((socket, ruleset));
+            drop(socket);
             reap_until(
                 Pid::from_raw(pid).expect("fork returned pid 0"),
                 &fds.status,

@@ -12,10 +12,10 @@
 //! Docs: landlock(7), <https://docs.kernel.org/userspace-api/landlock.html>.
 
 use landlock::{
-    ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset,
-    RulesetAttr, RulesetCreated, RulesetCreatedAttr, RulesetError, RulesetStatus, Scope,
+    ABI, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, PathBeneath, PathFd,
+    Ruleset, RulesetAttr, RulesetCreated, RulesetCreatedAttr, RulesetError, RulesetStatus, Scope,
 };
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The newest ABI Brig knows how to use; older kernels get the subset they support.
 const TARGET_ABI: ABI = ABI::V6;
@@ -56,19 +56,6 @@ pub enum Enforcement {
     None,
 }
 
-/// The ruleset `restrict_self` would enforce, created but not enforced: for the Python
-/// zygote, whose forks enforce it (`landlock_restrict_self` on this fd) once they have built
-/// their own mounts, which an enforced ruleset would forbid. The rules hold the directories
-/// themselves, so the fresh tmpfs a run mounts on `/work` or `/tmp` falls under their rules.
-/// `None` when the kernel has no Landlock.
-pub fn prepared_ruleset(
-    extra_read_exec: &[PathBuf],
-    network: bool,
-) -> Result<Option<rustix::fd::OwnedFd>, LandlockError> {
-    let created = ruleset(extra_read_exec, network)?;
-    Ok(created.into())
-}
-
 /// Restricts the calling process (and its future children) to the sandbox's paths.
 /// `extra_read_exec` are the spec's extra read-only mounts.
 pub fn restrict_self(
@@ -84,6 +71,22 @@ pub fn restrict_self(
     })
 }
 
+/// Every rule: a sandbox path and the access granted beneath it.
+fn rules(extra_read_exec: &[PathBuf], abi: ABI) -> Vec<(PathBuf, BitFlags<AccessFs>)> {
+    let read_exec = AccessFs::from_read(abi);
+    let read_only = AccessFs::from_read(abi) & !AccessFs::Execute;
+    let device = AccessFs::from_file(abi) & !AccessFs::Execute;
+    let mut rules: Vec<(PathBuf, BitFlags<AccessFs>)> = Vec::new();
+    rules.extend(WRITABLE.iter().map(|p| (p.into(), AccessFs::from_all(abi))));
+    rules.extend(READ_EXEC.iter().map(|p| (p.into(), read_exec)));
+    rules.extend(extra_read_exec.iter().map(|p| (p.clone(), read_exec)));
+    rules.extend(READ_ONLY.iter().map(|p| (p.into(), read_only)));
+    rules.extend(DEVICES.iter().map(|p| (p.into(), device)));
+    // Listing `/` and `/dev` is harmless and some tools do it.
+    rules.push(("/".into(), AccessFs::ReadDir.into()));
+    rules
+}
+
 /// The ruleset, with every rule added.
 fn ruleset(extra_read_exec: &[PathBuf], network: bool) -> Result<RulesetCreated, LandlockError> {
     let abi = TARGET_ABI;
@@ -95,25 +98,52 @@ fn ruleset(extra_read_exec: &[PathBuf], network: bool) -> Result<RulesetCreated,
         ruleset = ruleset.handle_access(AccessNet::from_all(abi))?;
     }
     let mut created = ruleset.create()?;
-    let read_exec = AccessFs::from_read(abi);
-    let read_only = AccessFs::from_read(abi) & !AccessFs::Execute;
-    let device = AccessFs::from_file(abi) & !AccessFs::Execute;
-    let mut rules: Vec<(&Path, _)> = Vec::new();
-    rules.extend(
-        WRITABLE
-            .iter()
-            .map(|p| (Path::new(p), AccessFs::from_all(abi))),
-    );
-    rules.extend(READ_EXEC.iter().map(|p| (Path::new(p), read_exec)));
-    rules.extend(extra_read_exec.iter().map(|p| (p.as_path(), read_exec)));
-    rules.extend(READ_ONLY.iter().map(|p| (Path::new(p), read_only)));
-    rules.extend(DEVICES.iter().map(|p| (Path::new(p), device)));
-    // Listing `/` and `/dev` is harmless and some tools do it.
-    rules.push((Path::new("/"), AccessFs::ReadDir.into()));
-    for (path, access) in rules {
+    for (path, access) in rules(extra_read_exec, abi) {
         // A path this host does not have (`/lib32`...) simply gets no rule.
-        let Ok(fd) = PathFd::new(path) else { continue };
+        let Ok(fd) = PathFd::new(&path) else { continue };
         created = created.add_rule(PathBeneath::new(fd, access))?;
     }
     Ok(created)
+}
+
+/// The same ruleset as numbers, for a process that enforces it with the raw syscalls: the
+/// Python zygote's runs, which must build their own mounts first (an enforced ruleset forbids
+/// mounting) and whose fresh tmpfs `/work` and `/tmp` need rules of their own (a rule on the
+/// directory a mount hides does not reach the mount). Only what the running kernel's ABI
+/// (`abi`, as `landlock_create_ruleset` reports it) supports; `None` without Landlock.
+pub fn plan_for_abi(extra_read_exec: &[PathBuf], network: bool, abi: i32) -> Option<Plan> {
+    if abi < 1 {
+        return None;
+    }
+    let abi = ABI::from(abi.min(TARGET_ABI as i32));
+    Some(Plan {
+        handled_fs: AccessFs::from_all(abi).bits(),
+        handled_net: if network {
+            0
+        } else {
+            AccessNet::from_all(abi).bits()
+        },
+        scoped: Scope::from_all(abi).bits(),
+        file_access: AccessFs::from_file(abi).bits(),
+        rules: rules(extra_read_exec, abi)
+            .into_iter()
+            .map(|(path, access)| (path, access.bits()))
+            .collect(),
+    })
+}
+
+/// A Landlock ruleset as plain numbers (see [`plan_for_abi`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Plan {
+    /// `handled_access_fs` of `struct landlock_ruleset_attr`.
+    pub handled_fs: u64,
+    /// `handled_access_net`.
+    pub handled_net: u64,
+    /// `scoped`.
+    pub scoped: u64,
+    /// The rights that apply to a file (not a directory): a rule on a file (a read-only mount
+    /// of one file) keeps only these, or the kernel refuses it.
+    pub file_access: u64,
+    /// `(path, allowed_access)` of each `LANDLOCK_RULE_PATH_BENEATH` rule.
+    pub rules: Vec<(PathBuf, u64)>,
 }

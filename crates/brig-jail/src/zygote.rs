@@ -10,15 +10,17 @@
 //! with no capability and no_new_privs, its own cgroup. Two things differ, both because its
 //! forks must build sandboxes of their own: it runs under the seccomp filter with
 //! [`SeccompPolicy::nest_sandboxes`](crate::seccomp::SeccompPolicy) (`unshare`, `mount`,
-//! `umount2`, `sethostname` allowed), and its Landlock ruleset is prepared but not enforced
-//! (fd 4), since an enforced ruleset forbids mounting.
+//! `umount2`, `sethostname` allowed), and without Landlock, since an enforced ruleset forbids
+//! mounting: each run enforces Brig's rules itself once its mounts are made, from the numbers
+//! of [`crate::landlock::plan_for_abi`] (a rule made before would hold the directory its fresh
+//! tmpfs hides, which Landlock does not look through).
 //!
 //! Each run then gets, inside the zygote's sandbox, the isolation of any other sandbox (see
 //! `brig_zygote.py` in the engine for the steps): its own cgroup (created here, joined through
 //! files opened here), user namespace with only uid/gid 1000, mount namespace with fresh
 //! tmpfs `/work`, `/tmp`, `/dev/shm` and `/proc`, PID namespace whose init reports the
 //! program's status, network namespace with only `lo`, IPC and UTS namespaces; every
-//! capability dropped, the prepared Landlock ruleset enforced, the ordinary seccomp filter
+//! capability dropped, Brig's Landlock rules enforced, the ordinary seccomp filter
 //! stacked on the zygote's, rlimits. This side enforces the limits exactly as for a fresh
 //! sandbox (`supervise::watch` over the run's pipes and cgroup) and reads the cgroup's
 //! counters.
@@ -197,9 +199,15 @@ fn serve(
             bytes
         })
         .collect();
+    let landlock = crate::landlock::plan_for_abi(
+        &host.spec.ro_mounts,
+        host.spec.network,
+        crate::sys::landlock_abi(),
+    );
     let config = serde_json::json!({ "config": {
         "seccomp": base64::engine::general_purpose::STANDARD.encode(&program),
         "hostname": host.spec.hostname,
+        "landlock": landlock,
     }});
     send(socket, &config, &[])?;
     let ready = wait_ready(zygote, socket, host.zygote.ready_timeout_ms)?;

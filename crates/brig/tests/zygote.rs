@@ -148,6 +148,8 @@ import time
 time.sleep(0.2)
 print('init_alive', os.path.exists('/proc/1'))
 attempt('sethostname', lambda: libc.sethostname(b'x', 1))
+attempt('proc_write', lambda: open('/proc/self/comm', 'w').write('x'))
+attempt('signal_init', lambda: os.kill(1, 0))
 attempt('zygote_socket', lambda: os.fstat(3))
 attempt('ruleset_fd', lambda: os.fstat(4))
 "#
@@ -183,6 +185,21 @@ attempt('ruleset_fd', lambda: os.fstat(4))
     }
     // PID 1 is the run's init, which its namespace cannot kill (the kernel drops the signal).
     assert_eq!(out["init_alive"], "True");
+    // Landlock: /proc is read-only to the run (EACCES, where without Landlock a process may
+    // rename itself), and the run's init, outside the run's Landlock domain, cannot be
+    // signalled (scoped signals, ABI 6: EPERM).
+    assert_eq!(
+        errno("proc_write"),
+        13,
+        "EACCES from Landlock: {}",
+        r.stdout
+    );
+    assert_eq!(
+        errno("signal_init"),
+        1,
+        "EPERM from Landlock's signal scope: {}",
+        r.stdout
+    );
     // No fd of the zygote's is left open.
     assert_eq!(errno("zygote_socket"), 9, "EBADF");
     assert_eq!(errno("ruleset_fd"), 9, "EBADF");
