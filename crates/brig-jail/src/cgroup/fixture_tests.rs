@@ -47,6 +47,17 @@ fn v2_tree(dir: &Path, controllers: &str) {
     put(&dir.join("cgroup.procs"), "");
 }
 
+/// A v2 fixture with `controllers` and the group `sb` of it (not created), and its directory.
+fn v2_leaf(root: &Path, controllers: &str) -> (Group, std::path::PathBuf) {
+    v2_tree(root, controllers);
+    let group = detect(root).unwrap().group("sb");
+    let Group::V2(g) = &group else {
+        panic!("not v2")
+    };
+    let dir = g.dir.clone();
+    (group, dir)
+}
+
 fn config(root: &Path, parent: &str) -> CgroupConfig {
     CgroupConfig {
         root: root.to_path_buf(),
@@ -352,13 +363,7 @@ fn v1_stats_and_cpu_usage_parse_the_kernel_formats() {
 #[test]
 fn v2_stats_and_cpu_usage_parse_the_kernel_formats() {
     let t = TempDir::new().unwrap();
-    v2_tree(t.path(), "memory pids");
-    let cgroups = detect(t.path()).unwrap();
-    let group = cgroups.group("sb");
-    let Group::V2(g) = &group else {
-        panic!("not v2")
-    };
-    let dir = g.dir.clone();
+    let (group, dir) = v2_leaf(t.path(), "memory pids");
     put(
         &dir.join("cpu.stat"),
         "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\n",
@@ -459,13 +464,7 @@ fn kill_uses_cgroup_kill_on_v2_and_empty_groups_need_no_kill() {
 #[test]
 fn v2_prepared_group_gets_new_limits_and_a_join_file() {
     let t = TempDir::new().unwrap();
-    v2_tree(t.path(), "memory pids cpu");
-    let cgroups = detect(t.path()).unwrap();
-    let group = cgroups.group("sb");
-    let Group::V2(g) = &group else {
-        panic!("not v2")
-    };
-    let dir = g.dir.clone();
+    let (group, dir) = v2_leaf(t.path(), "memory pids cpu");
     for file in [
         "memory.max",
         "memory.swap.max",
