@@ -266,6 +266,14 @@ async fn main() {
         "4 python-minimal zygotes started",
         t.elapsed().as_secs_f64() * 1000.0
     );
+    // Idle: each zygote's helper, init, interpreter and the next run's sandbox built ahead.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pids = zygotes.helper_pids();
+    println!(
+        "{:<52} {:>8.1} MB per zygote (helper + init + zygote + next run's sandbox)",
+        "idle zygote PSS, python-minimal",
+        pids.iter().map(|&pid| pss_tree(pid)).sum::<u64>() as f64 / pids.len().max(1) as f64 / 1e6
+    );
     let print1 = RunRequest {
         language: "python".into(),
         source: b"print(1)".to_vec(),
