@@ -32,6 +32,17 @@ pub struct SetupFailure {
     pub message: String,
 }
 
+impl SetupFailure {
+    /// A failure as read from an error pipe: the JSON a sandbox writes, or, if it is not that,
+    /// the bytes as text under `stage`.
+    pub fn from_bytes(bytes: &[u8], stage: &str) -> SetupFailure {
+        serde_json::from_slice(bytes).unwrap_or_else(|_| SetupFailure {
+            stage: stage.into(),
+            message: String::from_utf8_lossy(bytes).into_owned(),
+        })
+    }
+}
+
 /// Everything the child needs, prepared by the helper before `clone3`.
 pub struct ChildPlan<'a> {
     /// The prepared root, as a path of the helper's mount namespace.

@@ -58,6 +58,11 @@ const ROOT_TMPFS_BYTES: u64 = 4 << 20;
 /// Largest `/dev/shm`.
 const SHM_MAX_BYTES: u64 = 16 << 20;
 
+/// The size of a sandbox's `/dev/shm` for a disk limit of `disk` bytes.
+pub(crate) fn shm_bytes(disk: u64) -> u64 {
+    disk.min(SHM_MAX_BYTES)
+}
+
 /// One step of building the new root. Paths are relative to the new root unless named `host`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MountOp {
@@ -291,7 +296,7 @@ pub fn plan(
     let disk = spec.disk_bytes();
     ops.push(MountOp::Tmpfs {
         path: "dev/shm".into(),
-        size: disk.min(SHM_MAX_BYTES),
+        size: shm_bytes(disk),
         mode: 0o1777,
         owner: None,
     });

@@ -113,6 +113,20 @@ pub struct Step {
     pub stdin: bool,
 }
 
+/// What is wrong with `limits`, each error naming `step`; empty when they are valid.
+pub(crate) fn limit_errors(step: &str, limits: &Limits) -> Vec<SpecError> {
+    match limits.validate() {
+        Ok(()) => Vec::new(),
+        Err(errors) => errors
+            .into_iter()
+            .map(|error| SpecError::Limit {
+                step: step.into(),
+                error,
+            })
+            .collect(),
+    }
+}
+
 fn default_hostname() -> String {
     "brig".into()
 }
@@ -248,12 +262,7 @@ impl SandboxSpec {
             (None, true) => errors.push(SpecError::NoSteps),
             (Some(_), false) => errors.push(SpecError::SessionWithSteps),
             (Some(session), true) => {
-                if let Err(limit_errors) = session.limits.validate() {
-                    errors.extend(limit_errors.into_iter().map(|error| SpecError::Limit {
-                        step: "session".into(),
-                        error,
-                    }));
-                }
+                errors.extend(limit_errors("session", &session.limits));
                 if self.isolation != Isolation::Namespace {
                     errors.push(SpecError::SessionIsolation);
                 }
@@ -344,12 +353,7 @@ fn validate_step(step: &Step, errors: &mut Vec<SpecError>) {
             cwd: step.cwd.clone(),
         });
     }
-    if let Err(limit_errors) = step.limits.validate() {
-        errors.extend(limit_errors.into_iter().map(|error| SpecError::Limit {
-            step: name.clone(),
-            error,
-        }));
-    }
+    errors.extend(limit_errors(name, &step.limits));
 }
 
 /// True for `a/b.txt`; false for `/etc/x`, `../x`, `a/../../x`, `` and `.`.

@@ -264,12 +264,7 @@ pub fn watch(
     let setup_failure = if setup_error.is_empty() {
         None
     } else {
-        Some(
-            serde_json::from_slice(&setup_error).unwrap_or_else(|_| SetupFailure {
-                stage: "setup".into(),
-                message: String::from_utf8_lossy(&setup_error).into_owned(),
-            }),
-        )
+        Some(SetupFailure::from_bytes(&setup_error, "setup"))
     };
     Ok(Observed {
         exit,

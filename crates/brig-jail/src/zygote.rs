@@ -115,9 +115,6 @@ pub mod tag {
     pub const FAILED: u8 = b'F';
 }
 
-/// The `/dev/shm` of a run: as for a fresh sandbox, the disk limit up to 16 MiB.
-const SHM_MAX_BYTES: u64 = 16 << 20;
-
 /// Everything the helper holds for the zygote's life.
 pub(crate) struct Host<'a> {
     pub(crate) spec: &'a SandboxSpec,
@@ -211,13 +208,14 @@ fn serve(
     }});
     send(socket, &config, &[])?;
     let ready = wait_ready(zygote, socket, host.zygote.ready_timeout_ms)?;
-    let mut out = std::fs::File::from(rustix::io::dup(control).map_err(os_errno("dup"))?);
-    write_frame(&mut out, tag::READY, &[&ready]).map_err(os("write to the caller"))?;
+    // The caller's socket as a file, for frames both ways.
+    let mut caller = std::fs::File::from(rustix::io::dup(control).map_err(os_errno("dup"))?);
+    write_frame(&mut caller, tag::READY, &[&ready]).map_err(os("write to the caller"))?;
     let mut prepared = prepare(host, socket, 1)?;
     let mut finished: Vec<Cgroup> = Vec::new();
     for index in 2.. {
         // Idle: the next request, or the zygote's end.
-        let next = wait_for_caller(zygote, control)?;
+        let next = wait_for_caller(zygote, &mut caller)?;
         let Some((frame_tag, body)) = next else {
             for cgroup in finished.into_iter().chain(prepared.cgroup) {
                 let _ = cgroup.kill_all();
@@ -246,14 +244,15 @@ fn serve(
         match outcome {
             Ok(report) => {
                 let json = serde_json::to_vec(&report).map_err(|e| os("encode")(e.into()))?;
-                write_frame(&mut out, tag::REPORT, &[&json]).map_err(os("write to the caller"))?;
+                write_frame(&mut caller, tag::REPORT, &[&json])
+                    .map_err(os("write to the caller"))?;
             }
             Err(e) => {
-                write_frame(&mut out, tag::FAILED, &[e.to_string().as_bytes()])
+                write_frame(&mut caller, tag::FAILED, &[e.to_string().as_bytes()])
                     .map_err(os("write to the caller"))?;
             }
         }
-        out.flush().map_err(os("write to the caller"))?;
+        caller.flush().map_err(os("write to the caller"))?;
         // Not now: the run's last tasks may still be exiting, and the caller may already be
         // sending the next run. Each group is removed after the next run (one rmdir, as it is
         // empty by then), and what is left is waited for when the zygote ends.
@@ -294,11 +293,7 @@ fn wait_ready(zygote: &Started, socket: &OwnedFd, timeout_ms: u64) -> Result<Vec
             let mut buf = vec![0u8; 4096];
             let n = rustix::io::read(&zygote.error, &mut buf).unwrap_or(0);
             if n > 0 {
-                let failure: crate::child::SetupFailure = serde_json::from_slice(&buf[..n])
-                    .unwrap_or_else(|_| crate::child::SetupFailure {
-                        stage: "zygote".into(),
-                        message: String::from_utf8_lossy(&buf[..n]).into_owned(),
-                    });
+                let failure = crate::child::SetupFailure::from_bytes(&buf[..n], "zygote");
                 return Err(JailError::Setup(failure));
             }
         }
@@ -326,11 +321,11 @@ fn wait_ready(zygote: &Started, socket: &OwnedFd, timeout_ms: u64) -> Result<Vec
 /// unless it fails) goes to our stderr, the server's log.
 fn wait_for_caller(
     zygote: &Started,
-    control: &OwnedFd,
+    caller: &mut std::fs::File,
 ) -> Result<Option<(u8, Vec<u8>)>, JailError> {
     loop {
         let mut fds = [
-            PollFd::new(control, PollFlags::IN),
+            PollFd::new(&*caller, PollFlags::IN),
             PollFd::new(&zygote.pidfd, PollFlags::IN),
             PollFd::new(&zygote.stdout, PollFlags::IN),
             PollFd::new(&zygote.stderr, PollFlags::IN),
@@ -348,9 +343,7 @@ fn wait_for_caller(
             }
         }
         if revents[0] {
-            let mut control =
-                std::fs::File::from(rustix::io::dup(control).map_err(os_errno("dup"))?);
-            return read_frame(&mut control).map_err(os("read from the caller"));
+            return read_frame(caller).map_err(os("read from the caller"));
         }
         if revents[1] {
             return Err(JailError::Helper("the zygote exited".into()));
@@ -391,7 +384,7 @@ fn prepare(host: &Host<'_>, socket: &OwnedFd, index: usize) -> Result<Prepared, 
     let message = serde_json::json!({
         "prepare": index,
         "disk_bytes": disk_bytes,
-        "shm_bytes": disk_bytes.min(SHM_MAX_BYTES),
+        "shm_bytes": crate::mounts::shm_bytes(disk_bytes),
     });
     let fds: Vec<BorrowedFd<'_>> = joins.iter().map(|f| f.as_fd()).collect();
     send(socket, &message, &fds)?;
@@ -418,17 +411,10 @@ fn dispatch(
     socket: &OwnedFd,
 ) -> Result<RunFds, JailError> {
     let limits = request.limits;
-    limits.validate().map_err(|errors| {
-        JailError::Spec(
-            errors
-                .into_iter()
-                .map(|error| crate::spec::SpecError::Limit {
-                    step: "run".into(),
-                    error,
-                })
-                .collect(),
-        )
-    })?;
+    let errors = crate::spec::limit_errors("run", &limits);
+    if !errors.is_empty() {
+        return Err(JailError::Spec(errors));
+    }
     let cgroup_limits = run_cgroup_limits(&limits);
     if let Some(cgroup) = &prepared.cgroup
         && cgroup_limits != prepared.limits
@@ -462,7 +448,7 @@ fn dispatch(
         "run": prepared.index,
         "rlimits": rlimits,
         "disk_bytes": limits.disk_bytes,
-        "shm_bytes": limits.disk_bytes.min(SHM_MAX_BYTES),
+        "shm_bytes": crate::mounts::shm_bytes(limits.disk_bytes),
     });
     send(
         socket,
