@@ -17,7 +17,6 @@ use brig_jail::spec::SessionSpec;
 use brig_jail::zygote::{ZygoteRun, ZygoteSpec, tag};
 use brig_jail::{JailConfig, Report, SandboxSpec, SpecFile, Stdin};
 use std::collections::BTreeMap;
-use std::os::fd::OwnedFd;
 use std::sync::Mutex;
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
@@ -25,7 +24,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::execute::{Engine, EngineError, RunRequest, invalid, to_result};
-use crate::session::sandbox::read_frame;
+use crate::session::sandbox::{read_frame, spawn_helper};
 use crate::session::templates::Template;
 
 /// The zygote, placed in its sandbox at `/etc/brig/brig_zygote.py`.
@@ -53,28 +52,9 @@ struct Zygote {
 
 impl Zygote {
     async fn start(config: &JailConfig, spec: &SandboxSpec) -> Result<Zygote, ZygoteError> {
-        let gone =
-            |what: &str, e: &dyn std::fmt::Display| ZygoteError::Gone(format!("{what}: {e}"));
-        let (ours, theirs) =
-            std::os::unix::net::UnixStream::pair().map_err(|e| gone("socketpair", &e))?;
-        let helper = tokio::process::Command::new(&config.helper)
-            .arg(brig_jail::HELPER_ARG)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::from(OwnedFd::from(theirs)))
-            .stderr(std::process::Stdio::inherit())
-            .env_clear()
-            // Not kill_on_drop: when this socket closes (the zygote dropped, or its start
-            // abandoned), the helper tears the zygote down and removes its cgroups itself.
-            .spawn()
-            .map_err(|e| gone("spawn the helper", &e))?;
-        ours.set_nonblocking(true).map_err(|e| gone("socket", &e))?;
-        let mut stream = UnixStream::from_std(ours).map_err(|e| gone("socket", &e))?;
-        let request = serde_json::json!({ "config": config, "spec": spec, "stream": true });
-        let body = serde_json::to_vec(&request).map_err(|e| gone("encode", &e))?;
-        stream
-            .write_all(&brig_jail::frame::encode(b'S', &[&body]))
+        let (helper, mut stream) = spawn_helper(config, spec)
             .await
-            .map_err(|e| gone("send the spec", &e))?;
+            .map_err(ZygoteError::Gone)?;
         match read_frame(&mut stream).await {
             Ok(Some((tag::READY, _))) => Ok(Zygote { stream, helper }),
             Ok(Some((_, body))) => Err(ZygoteError::Gone(
@@ -93,8 +73,6 @@ impl Zygote {
         run: &ZygoteRun,
         cancel: Option<&CancellationToken>,
     ) -> Result<StepReport, ZygoteError> {
-        let gone =
-            |what: &str, e: &dyn std::fmt::Display| ZygoteError::Gone(format!("{what}: {e}"));
         let body = serde_json::to_vec(run).map_err(|e| gone("encode", &e))?;
         self.stream
             .write_all(&brig_jail::frame::encode(tag::RUN, &[&body]))
@@ -103,16 +81,22 @@ impl Zygote {
         let never = CancellationToken::new();
         let cancel = cancel.unwrap_or(&never);
         let mut cancelled = false;
+        let (mut reader, mut writer) = self.stream.split();
         loop {
-            let frame = tokio::select! {
-                frame = read_frame(&mut self.stream) => frame,
-                () = cancel.cancelled(), if !cancelled => {
-                    cancelled = true;
-                    self.stream
-                        .write_all(&brig_jail::frame::encode(tag::CANCEL, &[]))
-                        .await
-                        .map_err(|e| gone("cancel", &e))?;
-                    continue;
+            // The frame is read to its end whatever happens meanwhile: a cancel is sent
+            // beside the read, never in place of it (a read cut short would lose bytes).
+            let read = read_frame(&mut reader);
+            tokio::pin!(read);
+            let frame = loop {
+                tokio::select! {
+                    frame = &mut read => break frame,
+                    () = cancel.cancelled(), if !cancelled => {
+                        cancelled = true;
+                        writer
+                            .write_all(&brig_jail::frame::encode(tag::CANCEL, &[]))
+                            .await
+                            .map_err(|e| gone("cancel", &e))?;
+                    }
                 }
             };
             match frame {
@@ -137,6 +121,11 @@ impl Zygote {
             }
         }
     }
+}
+
+/// A zygote failure: `what failed: why`.
+fn gone(what: &str, e: &dyn std::fmt::Display) -> ZygoteError {
+    ZygoteError::Gone(format!("{what}: {e}"))
 }
 
 /// Counters of a pool.

@@ -102,29 +102,10 @@ impl Sandbox {
     pub async fn start(config: &JailConfig, spec: &SandboxSpec) -> Result<Sandbox, SandboxError> {
         let start_err =
             |what: &str, e: &dyn std::fmt::Display| SandboxError::Start(format!("{what}: {e}"));
-        let (ours, theirs) =
-            std::os::unix::net::UnixStream::pair().map_err(|e| start_err("socketpair", &e))?;
-        let mut command = tokio::process::Command::new(&config.helper);
-        command
-            .arg(brig_jail::HELPER_ARG)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::from(OwnedFd::from(theirs)))
-            .stderr(std::process::Stdio::inherit())
-            // Not kill_on_drop: when this Sandbox goes away its socket closes, and the helper
-            // then tears the sandbox down and removes its cgroup itself.
-            .env_clear();
-        let child = command
-            .spawn()
-            .map_err(|e| start_err("spawn the helper", &e))?;
-        ours.set_nonblocking(true)
-            .map_err(|e| start_err("socket", &e))?;
-        let stream = UnixStream::from_std(ours).map_err(|e| start_err("socket", &e))?;
-        let (mut reader, mut writer) = stream.into_split();
-        let request = serde_json::json!({ "config": config, "spec": spec, "stream": true });
-        let body = serde_json::to_vec(&request).map_err(|e| start_err("encode", &e))?;
-        write_frame(&mut writer, b'S', &[&body])
+        let (child, stream) = spawn_helper(config, spec)
             .await
-            .map_err(|e| start_err("send the spec", &e))?;
+            .map_err(SandboxError::Start)?;
+        let (mut reader, writer) = stream.into_split();
         // The first frame is the agent's hello, or why it failed.
         let kernel = loop {
             match read_frame(&mut reader).await {
@@ -328,6 +309,36 @@ impl Sandbox {
             .as_ref()
             .and_then(|c| c.id())
     }
+}
+
+/// Spawns the helper of a long-lived sandbox (`spec` has `session` set: an agent or a
+/// zygote) and sends it the spec; the sandbox's frames follow on the returned socket. Not
+/// kill_on_drop: when the socket closes the helper tears the sandbox down and removes its
+/// cgroups itself. An error is `what failed: why`.
+pub(crate) async fn spawn_helper(
+    config: &JailConfig,
+    spec: &SandboxSpec,
+) -> Result<(tokio::process::Child, UnixStream), String> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");
+    let (ours, theirs) =
+        std::os::unix::net::UnixStream::pair().map_err(|e| fail("socketpair", &e))?;
+    let child = tokio::process::Command::new(&config.helper)
+        .arg(brig_jail::HELPER_ARG)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::from(OwnedFd::from(theirs)))
+        .stderr(std::process::Stdio::inherit())
+        .env_clear()
+        .spawn()
+        .map_err(|e| fail("spawn the helper", &e))?;
+    ours.set_nonblocking(true).map_err(|e| fail("socket", &e))?;
+    let mut stream = UnixStream::from_std(ours).map_err(|e| fail("socket", &e))?;
+    let request = serde_json::json!({ "config": config, "spec": spec, "stream": true });
+    let body = serde_json::to_vec(&request).map_err(|e| fail("encode", &e))?;
+    stream
+        .write_all(&brig_jail::frame::encode(b'S', &[&body]))
+        .await
+        .map_err(|e| fail("send the spec", &e))?;
+    Ok((child, stream))
 }
 
 async fn write_frame(

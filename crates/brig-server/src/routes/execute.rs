@@ -203,25 +203,21 @@ impl Admitted {
                     .zygotes
                     .as_ref()
                     .filter(|_| runs <= 1 && ZygotePool::accepts(&engine, &request));
-                if let Some(zygotes) = zygotes {
-                    match zygotes.run(&engine, &request, None).await {
-                        Ok(result) => {
-                            drop(slot);
-                            let value = recorder.finish(&result).await?;
-                            return Ok((result, value));
-                        }
-                        Err(ZygoteError::Engine(e)) => {
-                            drop(slot);
-                            let error = ApiError::from(e);
-                            let result =
-                                RunResult::cancelled(brig_core::Tier::Namespace, &error.message);
-                            recorder.finish(&result).await?;
-                            return Err(error);
-                        }
+                let forked = match zygotes {
+                    Some(zygotes) => match zygotes.run(&engine, &request, None).await {
+                        Ok(result) => Some(result),
+                        Err(ZygoteError::Engine(e)) => return refuse(recorder, e.into()).await,
                         Err(e) => {
-                            tracing::warn!(error = %e, "zygote run failed; running in a fresh sandbox")
+                            tracing::warn!(error = %e, "zygote run failed; running in a fresh sandbox");
+                            None
                         }
-                    }
+                    },
+                    None => None,
+                };
+                if let Some(result) = forked {
+                    drop(slot);
+                    let value = recorder.finish(&result).await?;
+                    return Ok((result, value));
                 }
                 let outcome = tokio::task::spawn_blocking(
                     move || -> Result<RunResult, brig_engine::EngineError> {
@@ -256,27 +252,28 @@ impl Admitted {
                 .await;
                 match outcome {
                     Ok(Ok(result)) => result,
-                    Ok(Err(e)) => {
-                        // A refusal found only now (e.g. a tier not usable): the caller's mistake.
-                        let error = ApiError::from(e);
-                        let result =
-                            RunResult::cancelled(brig_core::Tier::Namespace, &error.message);
-                        recorder.finish(&result).await?;
-                        return Err(error);
-                    }
+                    // A refusal found only now (e.g. a tier not usable): the caller's mistake.
+                    Ok(Err(e)) => return refuse(recorder, e.into()).await,
                     Err(join) => RunResult::internal_error(
                         brig_core::Tier::Namespace,
                         format!("the run's thread failed: {join}"),
                     ),
                 }
             }
-            Err(refused) => {
-                let result = RunResult::cancelled(brig_core::Tier::Namespace, &refused.message);
-                recorder.finish(&result).await?;
-                return Err(refused);
-            }
+            Err(refused) => return refuse(recorder, refused).await,
         };
         let value = recorder.finish(&result).await?;
         Ok((result, value))
     }
+}
+
+/// A run refused once admitted (no slot before shutdown, a tier not usable here): recorded
+/// `cancelled` with the refusal's message, and answered as the error.
+async fn refuse(
+    recorder: &Recorder,
+    error: ApiError,
+) -> Result<(RunResult, serde_json::Value), ApiError> {
+    let result = RunResult::cancelled(brig_core::Tier::Namespace, &error.message);
+    recorder.finish(&result).await?;
+    Err(error)
 }

@@ -249,51 +249,36 @@ pub async fn cancel(
     }
     // The live entry learns of the end just after the store does: an execution whose end is
     // stored is finished, whatever the entry says yet.
+    let view = execution_view(&state, &caller, &id).await?;
     let live = state
         .inner
         .live
         .get(&caller.tenant_id, &id)
-        .filter(|live| !live.finished());
-    let live = match live {
-        Some(live)
-            if execution_view(&state, &caller, &id)
-                .await?
-                .finished_at_ms
-                .is_none() =>
-        {
-            Some(live)
-        }
-        _ => None,
+        .filter(|live| !live.finished() && view.finished_at_ms.is_none());
+    let Some(live) = live else {
+        return Err(ApiError::conflict(format!(
+            "execution `{id}` has already finished ({})",
+            view.status
+        )));
     };
-    match live {
-        Some(live) => {
-            live.cancel.cancel();
-            state
-                .audit_action(
-                    &caller,
-                    "execution.cancel",
-                    None,
-                    Some(&id),
-                    serde_json::Value::Null,
-                )
-                .await;
-            Ok((
-                StatusCode::ACCEPTED,
-                Json(Submitted {
-                    execution_id: id,
-                    status: "cancelling".into(),
-                }),
-            )
-                .into_response())
-        }
-        None => {
-            let view = execution_view(&state, &caller, &id).await?;
-            Err(ApiError::conflict(format!(
-                "execution `{id}` has already finished ({})",
-                view.status
-            )))
-        }
-    }
+    live.cancel.cancel();
+    state
+        .audit_action(
+            &caller,
+            "execution.cancel",
+            None,
+            Some(&id),
+            serde_json::Value::Null,
+        )
+        .await;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Submitted {
+            execution_id: id,
+            status: "cancelling".into(),
+        }),
+    )
+        .into_response())
 }
 
 fn sse_event(
