@@ -488,13 +488,8 @@ def spare(prepared, cgroup_fds, channel):
     except BaseException as e:
         stage, message = ((e.stage, e.message) if isinstance(e, SetupError)
                           else ("zygote", f"{type(e).__name__}: {e}"))
-        if run is None:
-            try:
-                channel.send(json.dumps({"stage": stage, "message": message}).encode())
-            except OSError:
-                pass
-        else:
-            report(run.error, stage, message)
+        # Before the run, to the zygote (one packet on the channel), which passes it on.
+        report(channel.fileno() if run is None else run.error, stage, message)
         os._exit(1)
     run_program(payload, run.error)
 
