@@ -45,8 +45,8 @@ impl SetupFailure {
 
 /// Everything the child needs, prepared by the helper before `clone3`.
 pub struct ChildPlan<'a> {
-    /// The prepared root, as a path of the helper's mount namespace.
-    pub root: &'a Path,
+    /// The run's own mounts and files (our `/` is already the template's root).
+    pub per_run: &'a [mounts::MountOp],
     /// Hostname to set.
     pub hostname: &'a str,
     /// Extra read-only mounts (for Landlock).
@@ -157,6 +157,19 @@ fn setup(plan: &ChildPlan<'_>, fds: &ChildFds, landlock: bool) -> Result<(), (St
     for tasks in plan.cgroup_tasks {
         rustix::io::write(tasks, b"0").map_err(fail("join the cgroup"))?;
     }
+    crate::run::phase("child: cgroup joined");
+    // What needs only our capabilities in the new namespaces, not our id maps, is done while
+    // the helper writes them (on another CPU): the hostname, a fresh /proc, the new root.
+    rustix::system::sethostname(plan.hostname.as_bytes()).map_err(fail("sethostname"))?;
+    mounts::mount_proc().map_err(fail("mount /proc"))?;
+    // The run's tmpfs that belong to nobody in particular (mode 1777) need no id map either.
+    let (unowned, owned): (Vec<_>, Vec<_>) = plan
+        .per_run
+        .iter()
+        .cloned()
+        .partition(|op| matches!(op, mounts::MountOp::Tmpfs { owner: None, .. }));
+    mounts::apply(Path::new("/"), &unowned).map_err(fail("mount the run's tmpfs"))?;
+    crate::run::phase("child: proc and tmpfs mounted");
     // Wait until the helper has written our id maps and put us in our cgroup.
     let mut byte = [0u8; 1];
     let n = rustix::io::read(&fds.go, &mut byte).map_err(fail("wait for the helper"))?;
@@ -203,12 +216,12 @@ fn setup(plan: &ChildPlan<'_>, fds: &ChildFds, landlock: bool) -> Result<(), (St
         return Err(("check the helper", "the helper exited during setup".into()));
     }
     crate::run::phase("child: ids set");
-    // A cgroup namespace rooted at our own cgroup.
+    // The work dir, owned by the sandbox user, and the program's files in it.
+    mounts::apply(Path::new("/"), &owned).map_err(fail("prepare the work dir"))?;
+    crate::run::phase("child: work dir ready");
+    // A cgroup namespace rooted at our own cgroup (which, on a v2 host without
+    // CLONE_INTO_CGROUP, the helper moved us into before releasing us).
     sys::unshare_cgroup_namespace().map_err(fail("unshare cgroup namespace"))?;
-    rustix::system::sethostname(plan.hostname.as_bytes()).map_err(fail("sethostname"))?;
-    // Fresh /proc, then the prepared root becomes `/`.
-    mounts::enter(plan.root).map_err(fail("enter root"))?;
-    crate::run::phase("child: root entered");
     // No capability, ever again; no_new_privs.
     caps::drop_all().map_err(fail("drop capabilities"))?;
     crate::run::phase("child: capabilities dropped");

@@ -41,6 +41,7 @@ pub mod spec;
 mod step;
 pub mod supervise;
 mod sys;
+mod template;
 pub mod zygote;
 
 pub use helper::{HELPER_ARG, Stdin, helper_main, run_via_helper};

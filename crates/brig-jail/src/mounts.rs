@@ -1,22 +1,23 @@
 //! The sandbox's filesystem: a new root on tmpfs holding read-only binds of the host's system
 //! paths, generated `/etc` files, device nodes, and size-limited tmpfs for `/tmp` and `/work`.
 //!
-//! Two halves, as in nsjail and bubblewrap:
-//! - `plan` (helper, before anything is mounted): the layout as a list of `MountOp`s, computed
-//!   from the spec and what exists on the host;
-//! - `apply` (helper, as real root in its own private mount namespace): one loop over the list.
-//!   Building the tree there, rather than in the sandbox's user namespace, lets the binds reach
-//!   host paths the sandbox user could not traverse (a toolchain under `/root`), and makes every
-//!   mount *locked* when the sandbox's namespaces copy it: the sandbox cannot remount them
-//!   read-write or uncover what is beneath, even while it still holds capabilities;
-//! - `enter` (the sandbox's init, in its new namespaces): fresh `/proc`, then `pivot_root` into
-//!   a self-bind of the prepared root (a locked mount cannot be pivoted into) and detach the
-//!   old root.
+//! Three parts, as in nsjail and bubblewrap, with the shared half built once:
+//! - `plan` (helper, before anything is mounted): the layout as lists of `MountOp`s, computed
+//!   from the spec and what exists on the host: the *template* half every sandbox of this
+//!   shape shares, and the *per-run* half (the run's tmpfs and files);
+//! - `apply` (one loop over a list): the helper applies the template half as real root in a
+//!   mount namespace of its own, which `template.rs` keeps for the next runs. Building it there,
+//!   rather than in the sandbox's user namespace, lets the binds reach host paths the sandbox
+//!   user could not traverse (a toolchain under `/root`), and makes every mount *locked* when
+//!   the sandbox's namespaces copy it: the sandbox cannot remount them read-write or uncover
+//!   what is beneath, even while it still holds capabilities;
+//! - in the sandbox's init (its `/` already the template's root): `mount_proc`, then `apply`
+//!   of the per-run half.
 //!
 //! Man pages: mount(2), pivot_root(2), mount_namespaces(7), tmpfs(5), proc(5).
 
 use rustix::fs::{FileType, Mode};
-use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
+use rustix::mount::{MountFlags, MountPropagationFlags};
 use std::fs;
 use std::io;
 use std::os::unix::fs::{PermissionsExt, symlink};
@@ -64,7 +65,7 @@ pub(crate) fn shm_bytes(disk: u64) -> u64 {
 }
 
 /// One step of building the new root. Paths are relative to the new root unless named `host`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum MountOp {
     /// A directory (and its parents).
     Dir {
@@ -178,13 +179,25 @@ fn group() -> String {
     format!("root:x:0:\nsandbox:x:{SANDBOX_GID}:\nnogroup:x:65534:\n")
 }
 
-/// The layout for `spec`, given the host uid/gid the sandbox user maps to. `privileged` says
-/// whether device nodes can be created (real root) or must be bound from the host.
-pub fn plan(
-    spec: &SandboxSpec,
-    host_owner: (u32, u32),
-    privileged: bool,
-) -> Result<Vec<MountOp>, MountError> {
+/// The two halves of a sandbox's filesystem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootPlan {
+    /// What every sandbox of this shape shares: built once into a template mount namespace
+    /// (`template.rs`), read-only, by the helper.
+    pub template: Vec<MountOp>,
+    /// Each sandbox's own size-limited tmpfs, `/dev/shm` and `/tmp`, mounted by its init in its
+    /// own mount namespace. Paths are relative to the sandbox's `/`.
+    pub step: Vec<MountOp>,
+    /// The work dir and the program's files, owned by the sandbox user (ids inside its user
+    /// namespace): made by the sandbox's init when the run has one step; when it has several,
+    /// which share `/work`, the helper makes it once (`work_ops` with host ids) in a copy of
+    /// the template that every step is cloned from.
+    pub work: Vec<MountOp>,
+}
+
+/// The layout for `spec`. `privileged` says whether device nodes can be created (real root)
+/// or must be bound from the host.
+pub fn plan(spec: &SandboxSpec, privileged: bool) -> Result<RootPlan, MountError> {
     let mut ops = Vec::new();
     let rel = |p: &str| PathBuf::from(p.trim_start_matches('/'));
     for path in SYSTEM_PATHS {
@@ -293,34 +306,52 @@ pub fn plan(
             target: target.into(),
         });
     }
-    let disk = spec.disk_bytes();
-    ops.push(MountOp::Tmpfs {
-        path: "dev/shm".into(),
-        size: shm_bytes(disk),
-        mode: 0o1777,
-        owner: None,
-    });
+    // Mount points of the per-run half (and of the sandbox's own /proc).
+    for (path, mode) in [("dev/shm", 0o1777), ("proc", 0o555), ("tmp", 0o1777)] {
+        ops.push(MountOp::Dir {
+            path: path.into(),
+            mode,
+            owner: None,
+        });
+    }
     ops.push(MountOp::Dir {
-        path: "proc".into(),
-        mode: 0o555,
-        owner: None,
-    });
-    ops.push(MountOp::Tmpfs {
-        path: "tmp".into(),
-        size: disk,
-        mode: 0o1777,
-        owner: None,
-    });
-    ops.push(MountOp::Tmpfs {
         path: rel(WORK_DIR),
-        size: disk,
         mode: 0o755,
-        owner: Some(host_owner),
+        owner: None,
     });
+    ops.push(MountOp::RemountRootReadOnly);
+    let disk = spec.disk_bytes();
+    Ok(RootPlan {
+        template: ops,
+        step: vec![
+            MountOp::Tmpfs {
+                path: "dev/shm".into(),
+                size: shm_bytes(disk),
+                mode: 0o1777,
+                owner: None,
+            },
+            MountOp::Tmpfs {
+                path: "tmp".into(),
+                size: disk,
+                mode: 0o1777,
+                owner: None,
+            },
+        ],
+        work: work_ops(spec, (SANDBOX_UID, SANDBOX_GID)),
+    })
+}
+
+/// The work dir tmpfs and the program's files in it, owned by `owner` (see `RootPlan::work`).
+pub fn work_ops(spec: &SandboxSpec, owner: (u32, u32)) -> Vec<MountOp> {
+    let rel = |p: &str| PathBuf::from(p.trim_start_matches('/'));
+    let mut ops = vec![MountOp::Tmpfs {
+        path: rel(WORK_DIR),
+        size: spec.disk_bytes(),
+        mode: 0o755,
+        owner: Some(owner),
+    }];
     for file in &spec.files {
-        let path = rel(WORK_DIR).join(&file.path);
-        let work = rel(WORK_DIR);
-        let mut dir = work.clone();
+        let mut dir = rel(WORK_DIR);
         for component in Path::new(&file.path)
             .parent()
             .into_iter()
@@ -330,18 +361,17 @@ pub fn plan(
             ops.push(MountOp::Dir {
                 path: dir.clone(),
                 mode: 0o755,
-                owner: Some(host_owner),
+                owner: Some(owner),
             });
         }
         ops.push(MountOp::WriteFile {
-            path,
+            path: rel(WORK_DIR).join(&file.path),
             content: file.content.clone(),
             mode: file.mode,
-            owner: Some(host_owner),
+            owner: Some(owner),
         });
     }
-    ops.push(MountOp::RemountRootReadOnly);
-    Ok(ops)
+    ops
 }
 
 /// Makes every mount of our (new, private) mount namespace private, so nothing we mount
@@ -465,6 +495,11 @@ pub fn apply(root: &Path, ops: &[MountOp]) -> Result<(), MountError> {
                 )
                 .map_err(io::Error::from)
                 .map_err(syscall_err("remount read-only", root))?;
+                // The superblock too: every sandbox's root is a mount of this one tmpfs, so
+                // no mount of it, ever, may write.
+                rustix::mount::mount_remount(root, MountFlags::RDONLY | MountFlags::NOSUID, "")
+                    .map_err(io::Error::from)
+                    .map_err(syscall_err("remount the root's superblock read-only", root))?;
             }
         }
     }
@@ -504,39 +539,18 @@ fn bind_read_only(host: &Path, target: &Path) -> Result<(), MountError> {
     .map_err(syscall_err("remount read-only", target))
 }
 
-/// In the sandbox's init: mount a fresh `/proc` for its PID namespace, then make the prepared
-/// root the process's `/` and detach the host's tree.
-pub fn enter(root: &Path) -> Result<(), MountError> {
-    let proc_dir = root.join("proc");
+/// In the sandbox's init, whose `/` is already the sandbox's root (a copy of the template's):
+/// a fresh `/proc` for its PID namespace, over the template's (see `template.rs`).
+pub fn mount_proc() -> Result<(), MountError> {
     rustix::mount::mount(
         "proc",
-        &proc_dir,
+        "/proc",
         "proc",
         MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
         None,
     )
     .map_err(io::Error::from)
-    .map_err(syscall_err("mount proc", &proc_dir))?;
-    // The prepared root is locked (it came from a more privileged mount namespace) and
-    // pivot_root refuses a locked new root; a recursive self-bind is a fresh, unlocked copy
-    // whose children stay locked.
-    rustix::mount::mount_bind_recursive(root, root)
-        .map_err(io::Error::from)
-        .map_err(syscall_err("bind new root", root))?;
-    rustix::process::chdir(root)
-        .map_err(io::Error::from)
-        .map_err(syscall_err("chdir", root))?;
-    // pivot_root(".", ".") stacks the old root on top of the new one; detaching "." then
-    // removes the old root without needing a directory for it (see pivot_root(2), NOTES).
-    rustix::process::pivot_root(".", ".")
-        .map_err(io::Error::from)
-        .map_err(syscall_err("pivot_root", root))?;
-    rustix::mount::unmount(".", UnmountFlags::DETACH)
-        .map_err(io::Error::from)
-        .map_err(syscall_err("detach old root", Path::new("/")))?;
-    rustix::process::chdir("/")
-        .map_err(io::Error::from)
-        .map_err(syscall_err("chdir", Path::new("/")))
+    .map_err(syscall_err("mount proc", Path::new("/proc")))
 }
 
 #[cfg(test)]
@@ -544,17 +558,8 @@ mod tests {
     use super::*;
     use crate::spec::SpecFile;
 
-    #[test]
-    fn plan_has_the_layout_and_nothing_private() {
-        let mut spec = SandboxSpec::command(&["/usr/bin/true"]);
-        spec.files.push(SpecFile {
-            path: "src/main.py".into(),
-            content: b"print(1)".to_vec(),
-            mode: 0o644,
-        });
-        let ops = plan(&spec, (4000, 4000), true).unwrap();
-        let paths: Vec<String> = ops
-            .iter()
+    fn paths(ops: &[MountOp]) -> Vec<String> {
+        ops.iter()
             .filter_map(|op| match op {
                 MountOp::BindReadOnly { path, .. }
                 | MountOp::Symlink { path, .. }
@@ -566,33 +571,57 @@ mod tests {
                 | MountOp::Dir { path, .. } => Some(path.display().to_string()),
                 MountOp::RemountRootReadOnly => None,
             })
-            .collect();
-        for expected in [
-            "usr",
-            "etc/passwd",
-            "dev/null",
-            "dev/urandom",
-            "tmp",
-            "work",
-            "work/src/main.py",
-        ] {
+            .collect()
+    }
+
+    #[test]
+    fn plan_has_the_layout_and_nothing_private() {
+        let mut spec = SandboxSpec::command(&["/usr/bin/true"]);
+        spec.files.push(SpecFile {
+            path: "src/main.py".into(),
+            content: b"print(1)".to_vec(),
+            mode: 0o644,
+        });
+        let plan = plan(&spec, true).unwrap();
+        let template = paths(&plan.template);
+        let per_run = [paths(&plan.step), paths(&plan.work)].concat();
+        for expected in ["usr", "etc/passwd", "dev/null", "dev/urandom", "proc"] {
             assert!(
-                paths.iter().any(|p| p == expected),
-                "{expected} in {paths:?}"
+                template.iter().any(|p| p == expected),
+                "{expected} in {template:?}"
             );
         }
-        for forbidden in ["home", "root", "var", "run", "sys", "etc/shadow"] {
-            assert!(!paths.iter().any(|p| p == forbidden), "{forbidden} mounted");
+        // Mount points for the run's own tmpfs are in the template; the tmpfs and the
+        // program's files are not.
+        for mount_point in ["tmp", "work", "dev/shm"] {
+            assert!(template.iter().any(|p| p == mount_point));
+            assert!(plan.template.iter().all(|op| !matches!(op,
+                MountOp::Tmpfs { path, .. } if path.to_str() == Some(mount_point))));
+            assert!(per_run.iter().any(|p| p == mount_point), "{per_run:?}");
         }
-        // The work dir tmpfs comes before the files written into it, and the read-only
-        // remount of the root comes last.
-        let work = paths.iter().position(|p| p == "work").unwrap();
-        let file = paths.iter().position(|p| p == "work/src/main.py").unwrap();
+        assert!(!template.iter().any(|p| p.starts_with("work/")));
+        for forbidden in ["home", "root", "var", "run", "sys", "etc/shadow"] {
+            assert!(
+                !template.iter().any(|p| p == forbidden),
+                "{forbidden} mounted"
+            );
+            assert!(
+                !per_run.iter().any(|p| p == forbidden),
+                "{forbidden} mounted"
+            );
+        }
+        // The read-only remount of the root comes last.
+        assert_eq!(plan.template.last(), Some(&MountOp::RemountRootReadOnly));
+        // The work dir tmpfs comes before the files written into it, and belongs to the
+        // sandbox user (ids inside its user namespace).
+        let work = per_run.iter().position(|p| p == "work").unwrap();
+        let file = per_run
+            .iter()
+            .position(|p| p == "work/src/main.py")
+            .unwrap();
         assert!(work < file);
-        assert_eq!(ops.last(), Some(&MountOp::RemountRootReadOnly));
-        // Files belong to the sandbox user's host id.
-        assert!(ops.iter().any(|op| matches!(op,
-            MountOp::WriteFile { path, owner: Some((4000, 4000)), .. } if path.ends_with("main.py"))));
+        assert!(plan.work.iter().any(|op| matches!(op,
+            MountOp::Tmpfs { path, owner: Some((SANDBOX_UID, SANDBOX_GID)), .. } if path.ends_with("work"))));
     }
 
     #[test]
@@ -606,7 +635,7 @@ mod tests {
         let mut spec = SandboxSpec::command(&["/usr/bin/true"]);
         spec.ro_mounts.push("/no/such/toolchain".into());
         assert!(matches!(
-            plan(&spec, (1, 1), true),
+            plan(&spec, true),
             Err(MountError::MissingSource(_))
         ));
     }

@@ -6,22 +6,23 @@
 //! 1. validate the spec; compile the seccomp filter; claim a host id;
 //! 2. drop supplementary groups (they would follow the sandbox, unmapped but effective);
 //! 3. enter an empty network namespace (unless the spec enables networking);
-//! 4. enter a private mount namespace and build the new root (`mounts::plan` + `apply`);
-//! 5. per step: a cgroup; pipes; `clone3` into user, PID, mount, IPC and UTS namespaces; id maps
-//!    and cgroup attach from outside; then release the child and `supervise::watch` it;
-//!    read the cgroup's counters, remove it, and stop at the first step that did not exit 0.
+//! 4. plan the root (`mounts::plan`) and find or build its template mount namespace
+//!    (`template.rs`);
+//! 5. per step: a cgroup; pipes; `clone3` into user, PID, mount (a copy of the template), IPC
+//!    and UTS namespaces; id maps and cgroup attach from outside; then release the child and
+//!    `supervise::watch` it; read the cgroup's counters, remove it, and stop at the first step
+//!    that did not exit 0.
 
 use brig_core::Exit;
 use rustix::fd::OwnedFd;
 use std::io;
-use std::path::Path;
 use std::time::Instant;
 
 use crate::JailConfig;
 use crate::cgroup::{CgroupError, Cgroups};
 use crate::child::SetupFailure;
 use crate::identity::{HostId, IdentityError};
-use crate::mounts::{self, MountError};
+use crate::mounts::{self, MountError, MountOp};
 use crate::report::{OutputSink, Report};
 use crate::seccomp::{self, SeccompPolicy};
 use crate::spec::{Isolation, SandboxSpec, SpecError, Step};
@@ -29,6 +30,7 @@ pub use crate::step::process_start_time;
 pub(crate) use crate::step::{Started, cgroup_name};
 use crate::step::{StepContext, run_step, start};
 use crate::sys::{self};
+use crate::template::Template;
 
 /// Why a sandbox could not be run (as opposed to a program that ran and failed).
 #[derive(Debug, thiserror::Error)]
@@ -169,20 +171,16 @@ pub fn run_here(
         }
     };
     phase("network namespace");
-    let plan = mounts::plan(spec, (host.uid, host.gid), root_user)?;
-    let root = config.runtime_dir.join("root");
-    // Our original mount namespace, to return to once the last sandbox is cloned: the private
-    // one (with the new root) is then torn down while the program runs, not when we exit.
-    let host_mounts = rustix::fs::open(
-        "/proc/thread-self/ns/mnt",
-        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )
-    .ok()
-    .filter(|_| root_user);
-    sys::unshare_mount_namespace().map_err(os("unshare mount namespace"))?;
-    mounts::prepare_root(&root)?;
-    mounts::apply(&root, &plan)?;
+    let plan = mounts::plan(spec, root_user)?;
+    let template = Template::prepare(&config.runtime_dir, &plan.template, root_user)?;
+    // Steps of one run (compile, then run) share `/work`: made once, by us, in a copy of the
+    // template that each step's namespace is copied from. One step makes its own.
+    let (template, per_run) = if spec.steps.len() > 1 && spec.session.is_none() {
+        let work = mounts::work_ops(spec, (host.uid, host.gid));
+        (template.with_work(&work)?, plan.step)
+    } else {
+        (template, [plan.step, plan.work].concat())
+    };
     phase("root built");
 
     if let Some(zygote) = spec.session.as_ref().and_then(|s| s.zygote.as_ref()) {
@@ -192,7 +190,8 @@ pub fn run_here(
                 spec,
                 zygote,
                 limits,
-                root: &root,
+                template: &template,
+                per_run: &per_run,
                 host: &host,
                 cgroups: cgroups.as_ref(),
                 run_filter: &filter,
@@ -205,7 +204,8 @@ pub fn run_here(
         return run_session(
             spec,
             session,
-            &root,
+            &template,
+            &per_run,
             &host,
             cgroups.as_ref(),
             &filter,
@@ -221,7 +221,8 @@ pub fn run_here(
             spec,
             step,
             index,
-            root: &root,
+            template: &template,
+            per_run: &per_run,
             host: &host,
             cgroups: cgroups.as_ref(),
             filter: &filter,
@@ -231,11 +232,6 @@ pub fn run_here(
             agent: None,
             zygote: None,
             sweep_stale: index == 0 && config.sweep_while_running,
-            leave_to: if index + 1 == spec.steps.len() {
-                host_mounts.as_ref()
-            } else {
-                None
-            },
         })?;
         let succeeded = step_report.termination.exit == Exit::Code(0)
             && step_report.termination.killed_for.is_none();
@@ -253,7 +249,9 @@ pub fn run_here(
 fn enter_own_user_namespace() -> Result<(), JailError> {
     let uid = rustix::process::getuid().as_raw();
     let gid = rustix::process::getgid().as_raw();
-    sys::unshare_user_namespace().map_err(os("unshare user namespace"))?;
+    // With a mount namespace of our own, owned by the new user namespace, so that we may
+    // return to it from the template's (`Template::leave`).
+    sys::unshare_user_and_mount_namespaces().map_err(os("unshare user namespace"))?;
     std::fs::write("/proc/self/setgroups", "deny").map_err(os("write setgroups"))?;
     std::fs::write("/proc/self/uid_map", format!("0 {uid} 1\n")).map_err(os("write uid_map"))?;
     std::fs::write("/proc/self/gid_map", format!("0 {gid} 1\n")).map_err(os("write gid_map"))
@@ -264,7 +262,8 @@ fn enter_own_user_namespace() -> Result<(), JailError> {
 fn run_session(
     spec: &SandboxSpec,
     session: &crate::spec::SessionSpec,
-    root: &Path,
+    template: &Template,
+    per_run: &[MountOp],
     host: &HostId,
     cgroups: Option<&Cgroups>,
     filter: &seccompiler::BpfProgram,
@@ -290,7 +289,8 @@ fn run_session(
         spec,
         step: &step,
         index: 0,
-        root,
+        template,
+        per_run,
         host,
         cgroups,
         filter,
@@ -299,7 +299,6 @@ fn run_session(
         sink,
         agent: Some((OwnedFd::from(theirs), session.kernel.clone())),
         zygote: None,
-        leave_to: None,
         sweep_stale: false,
     };
     let started = start(&mut ctx)?;

@@ -6,7 +6,7 @@ use brig_core::{Exit, Limits, Termination};
 use rustix::fd::OwnedFd;
 use rustix::pipe::PipeFlags;
 use std::ffi::CString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::cgroup::{CgroupLimits, Cgroups};
 use crate::child::{ChildFds, ChildPlan};
@@ -22,7 +22,10 @@ pub(crate) struct StepContext<'a> {
     pub(crate) spec: &'a SandboxSpec,
     pub(crate) step: &'a Step,
     pub(crate) index: usize,
-    pub(crate) root: &'a Path,
+    /// The template mount namespace the sandbox's is copied from.
+    pub(crate) template: &'a crate::template::Template,
+    /// The run's own mounts and files, made by the sandbox's init.
+    pub(crate) per_run: &'a [crate::mounts::MountOp],
     pub(crate) host: &'a HostId,
     pub(crate) cgroups: Option<&'a Cgroups>,
     pub(crate) filter: &'a seccompiler::BpfProgram,
@@ -33,8 +36,6 @@ pub(crate) struct StepContext<'a> {
     pub(crate) agent: Option<(OwnedFd, Option<crate::agent::KernelSpec>)>,
     /// Zygote mode: the zygote's end of the helper's socket.
     pub(crate) zygote: Option<OwnedFd>,
-    /// The helper's original mount namespace, to return to after cloning the last step.
-    pub(crate) leave_to: Option<&'a OwnedFd>,
     /// Sweep stale cgroups once the sandbox runs.
     pub(crate) sweep_stale: bool,
 }
@@ -112,6 +113,7 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
         )?),
         None => None,
     };
+    phase("cgroup created");
     let env: Vec<(String, String)> = step
         .env
         .iter()
@@ -143,7 +145,7 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
         None => Vec::new(),
     };
     let plan = ChildPlan {
-        root: ctx.root,
+        per_run: ctx.per_run,
         hostname: &ctx.spec.hostname,
         ro_mounts: &ctx.spec.ro_mounts,
         network: ctx.spec.network,
@@ -175,6 +177,7 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
         None => None,
     };
     let mut cgroup_dir = cgroup_dir;
+    ctx.template.enter()?;
     let forked = match sys::clone_into_namespaces(
         NAMESPACES,
         cgroup_dir.as_ref().map(rustix::fd::AsFd::as_fd),
@@ -186,13 +189,13 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
         }
         other => other,
     }
-    .map_err(os("clone3"))?;
-    if let (Forked::Parent { .. }, Some(host)) = (&forked, ctx.leave_to) {
-        // Best effort: staying costs only the teardown at exit.
-        let _ = rustix::thread::move_into_link_name_space(
-            rustix::fd::AsFd::as_fd(host),
-            Some(rustix::thread::LinkNameSpaceType::Mount),
-        );
+    .map_err(os("clone3"));
+    if !matches!(forked, Ok(Forked::Child)) {
+        ctx.template.leave()?;
+    }
+    let forked = forked?;
+    if let Forked::Parent { .. } = &forked {
+        phase("cloned");
     }
     let (pid, pidfd) = match forked {
         Forked::Child => {
@@ -232,6 +235,7 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
             .map_err(os("write uid_map"))?;
         std::fs::write(proc_dir.join("gid_map"), ctx.host.gid_map())
             .map_err(os("write gid_map"))?;
+        phase("id maps written");
         // v1: the child moves itself (`cgroup_tasks`), so nothing to do from here. v2 without
         // CLONE_INTO_CGROUP (refused above): attach from outside.
         if let (Some(cgroup), None, true) = (&cgroup, &cgroup_dir, !self_attached) {

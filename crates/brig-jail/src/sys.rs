@@ -210,9 +210,10 @@ pub fn unshare_mount_namespace() -> io::Result<()> {
     unshare(libc::CLONE_NEWNS)
 }
 
-/// `unshare(CLONE_NEWUSER)`: the unprivileged helper's own user namespace.
-pub fn unshare_user_namespace() -> io::Result<()> {
-    unshare(libc::CLONE_NEWUSER)
+/// `unshare(CLONE_NEWUSER | CLONE_NEWNS)`: the unprivileged helper's own user namespace, and
+/// a mount namespace that it owns.
+pub fn unshare_user_and_mount_namespaces() -> io::Result<()> {
+    unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS)
 }
 
 /// `unshare(CLONE_NEWNET)`: a new, empty network namespace (only a down `lo`).

@@ -48,7 +48,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::{IoSlice, Write};
 use std::mem::MaybeUninit;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::cgroup::{Cgroup, CgroupLimits, Cgroups};
@@ -122,7 +121,8 @@ pub(crate) struct Host<'a> {
     /// The zygote sandbox's own limits (its cgroup, tmpfs sizes, rlimits: a run can lower
     /// an rlimit, never raise it).
     pub(crate) limits: Limits,
-    pub(crate) root: &'a Path,
+    pub(crate) template: &'a crate::template::Template,
+    pub(crate) per_run: &'a [crate::mounts::MountOp],
     pub(crate) host: &'a HostId,
     pub(crate) cgroups: Option<&'a Cgroups>,
     /// The filter every run's program gets.
@@ -160,7 +160,8 @@ pub(crate) fn run(host: Host<'_>, sink: &mut dyn OutputSink) -> Result<Report, J
         spec: host.spec,
         step: &step,
         index: 0,
-        root: host.root,
+        template: host.template,
+        per_run: host.per_run,
         host: host.host,
         cgroups: host.cgroups,
         filter: &nest_filter,
@@ -169,7 +170,6 @@ pub(crate) fn run(host: Host<'_>, sink: &mut dyn OutputSink) -> Result<Report, J
         sink,
         agent: None,
         zygote: Some(theirs),
-        leave_to: None,
         sweep_stale: false,
     })?;
     let served = serve(&host, &started, &ours, control, sink);

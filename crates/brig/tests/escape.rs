@@ -559,3 +559,47 @@ fn the_sandbox_dies_with_brig() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Every run's root is a mount of one kept template's tmpfs (`brig-jail/src/template.rs`): the
+/// same root device in two runs proves the reuse; a write anywhere in it fails with EROFS; the
+/// mount table holds the sandbox's own mounts and nothing of the host's (no `/run`, `/home`,
+/// `/sys`, `/var`); `/proc` is the sandbox's own proc over the template's empty one.
+#[test]
+fn the_root_comes_from_a_kept_read_only_template() {
+    if no_sandbox() {
+        return;
+    }
+    let body = "print('rootdev', os.stat('/').st_dev)\n\
+        attempt('write /', lambda: open('/x', 'w'))\n\
+        attempt('mkdir /etc/x', lambda: os.mkdir('/etc/x'))\n\
+        attempt('write /usr', lambda: open('/usr/x', 'w'))\n\
+        points = [l.split()[4] for l in open('/proc/self/mountinfo')]\n\
+        print('proc_mounts', points.count('/proc'))\n\
+        print('host_mounts', sum(p.startswith(('/run', '/home', '/sys', '/var', '/boot')) for p in points))\n\
+        print('work_is_a_mount', int('/work' in points))";
+    let first = probe_results(body, &[]);
+    let second = probe_results(body, &[]);
+    assert_eq!(first["rootdev"], second["rootdev"], "{first:?} {second:?}");
+    for write in ["write /", "mkdir /etc/x", "write /usr"] {
+        assert_eq!(first[write], EROFS, "{write}: {first:?}");
+    }
+    assert_eq!(first["proc_mounts"], 2, "{first:?}");
+    assert_eq!(first["host_mounts"], 0, "{first:?}");
+    assert_eq!(first["work_is_a_mount"], 1, "{first:?}");
+    // Kept on the host as an nsfs bind mount (root only: without root nothing is kept).
+    if is_root() {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let kept: Vec<&str> = mountinfo
+            .lines()
+            .filter(|l| {
+                l.split(' ')
+                    .nth(4)
+                    .is_some_and(|p| p.starts_with("/run/brig/templates/"))
+            })
+            .collect();
+        assert!(!kept.is_empty(), "{mountinfo}");
+        for line in kept {
+            assert!(line.contains(" - nsfs "), "{line}");
+        }
+    }
+}

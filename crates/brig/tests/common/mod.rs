@@ -47,13 +47,14 @@ pub fn no_sandbox() -> bool {
             tier["reason"].as_str().unwrap_or("?")
         ));
     }
-    if !rustix_is_root() {
+    if !is_root() {
         return skip("escape tests need root (cgroups and per-sandbox host ids)");
     }
     false
 }
 
-fn rustix_is_root() -> bool {
+/// Whether the tests run as root (uid 0 in /proc/self/status).
+pub fn is_root() -> bool {
     // SAFETY-free check: the tests forbid unsafe; /proc tells the effective uid.
     std::fs::read_to_string("/proc/self/status")
         .map(|s| {
