@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Start-up overhead of a sandboxed `pass` program, side by side in one hyperfine run:
-# bare python3, bubblewrap with an equivalent setup, and `brig run` (every layer on: user, PID,
-# mount, network, IPC, UTS and cgroup namespaces, new root with pivot_root, cgroup limits,
-# Landlock, seccomp, rlimits). Prints each mean and the overhead over bare python, and ratios.
+# Start-up overhead of a sandboxed `pass` program, side by side: bare python3, bubblewrap with an
+# equivalent setup, and `brig run` (every layer on: user, PID, mount, network, IPC, UTS and cgroup
+# namespaces, the new root, cgroup limits, Landlock, seccomp, rlimits). Prints each mean and the
+# overhead over bare python, and the ratio of brig's overhead to bwrap's.
 #
-#   bench/startup.sh [runs]        (needs root, hyperfine, bwrap; builds brig --release)
+#   bench/startup.sh [runs] [rounds]     (needs root, hyperfine, bwrap; builds brig --release)
+#
+# With rounds = 1 (the default) it is one hyperfine run of `runs` runs per command. This VM drifts
+# by several ms within a minute, and hyperfine runs the commands one after the other, so with
+# rounds = N it makes N hyperfine runs of runs/N each, rotating which command goes first, and
+# reports the overheads paired within each round (median over rounds) as well as pooled.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-300}
+rounds=${2:-1}
 target=${CARGO_TARGET_DIR:-target}
 cargo build --release -q -p brig
 brig="$target/release/brig"
@@ -19,20 +25,40 @@ bwrap_cmd="bwrap --unshare-all --die-with-parent --new-session --clearenv --sete
  --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 --symlink usr/sbin /sbin \
  --ro-bind /etc/ld.so.cache /etc/ld.so.cache --proc /proc --dev /dev --tmpfs /tmp \
  --ro-bind $work /work --chdir /work --uid 1000 --gid 1000 --hostname brig $py /work/pass.py"
-hyperfine -N --warmup 30 --runs "$runs" --export-json "$work/out.json" \
-  -n python3 "$py $work/pass.py" \
-  -n bwrap "$bwrap_cmd" \
-  -n brig "$brig run $work/pass.py" >&2
-python3 - "$work/out.json" <<'PY'
-import json, sys
-r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-bare = r["python3"]["mean"] * 1000
+names=(python3 bwrap brig)
+commands=("$py $work/pass.py" "$bwrap_cmd" "$brig run $work/pass.py")
+per_round=$(( runs / rounds ))
+for round in $(seq 0 $(( rounds - 1 ))); do
+  args=()
+  for i in 0 1 2; do
+    k=$(( (i + round) % 3 ))
+    args+=(-n "${names[$k]}" "${commands[$k]}")
+  done
+  hyperfine -N --warmup 20 --runs "$per_round" --export-json "$work/round-$round.json" "${args[@]}" >&2
+done
+python3 - "$work" "$rounds" <<'PY'
+import json, statistics, sys
+work, rounds = sys.argv[1], int(sys.argv[2])
+per = []
+for n in range(rounds):
+    per.append({x["command"]: x for x in json.load(open(f"{work}/round-{n}.json"))["results"]})
+times = {name: [t for r in per for t in r[name]["times"]] for name in ["python3", "bwrap", "brig"]}
+bare = statistics.mean(times["python3"]) * 1000
 print(f"{'command':<8} {'mean ms':>8} {'median ms':>10} {'overhead ms':>12}")
 for name in ["python3", "bwrap", "brig"]:
-    mean, median = r[name]["mean"] * 1000, r[name]["median"] * 1000
+    mean, median = statistics.mean(times[name]) * 1000, statistics.median(times[name]) * 1000
     print(f"{name:<8} {mean:8.2f} {median:10.2f} {mean - bare:12.2f}")
-ob = r["bwrap"]["mean"] * 1000 - bare
-og = r["brig"]["mean"] * 1000 - bare
-print(f"brig/python3 = {r['brig']['mean']/r['python3']['mean']:.3f}, bwrap/python3 = {r['bwrap']['mean']/r['python3']['mean']:.3f}, "
+ob = statistics.mean(times["bwrap"]) * 1000 - bare
+og = statistics.mean(times["brig"]) * 1000 - bare
+print(f"pooled: brig overhead {og:.2f} ms, bwrap overhead {ob:.2f} ms, "
       f"brig overhead / bwrap overhead = {og/ob if ob > 0 else float('nan'):.2f}")
+if rounds > 1:
+    paired = [((r["brig"]["mean"] - r["python3"]["mean"]) * 1000,
+               (r["bwrap"]["mean"] - r["python3"]["mean"]) * 1000) for r in per]
+    for n, (g, b) in enumerate(paired):
+        print(f"round {n}: brig +{g:.2f} ms, bwrap +{b:.2f} ms")
+    g = statistics.median(p[0] for p in paired)
+    b = statistics.median(p[1] for p in paired)
+    print(f"median over {rounds} rounds: brig overhead {g:.2f} ms, bwrap overhead {b:.2f} ms, "
+          f"ratio {g/b if b > 0 else float('nan'):.2f}")
 PY
