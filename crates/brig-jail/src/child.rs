@@ -59,8 +59,6 @@ pub struct ChildPlan<'a> {
     pub cwd: &'a CStr,
     /// rlimits for the program.
     pub rlimits: &'a [(rustix::process::Resource, u64)],
-    /// The compiled seccomp filter.
-    pub seccomp: &'a seccompiler::BpfProgram,
     /// cgroup v1 `tasks` files the child writes `0` to, moving itself into its cgroup.
     pub cgroup_tasks: &'a [std::fs::File],
     /// Session mode: the kernel the agent starts.
@@ -75,6 +73,8 @@ pub struct ChildFds {
     pub error: OwnedFd,
     /// The program's wait status, written by init.
     pub status: OwnedFd,
+    /// The seccomp filter, `seccomp::encode`d, written by the helper after `go`.
+    pub seccomp: OwnedFd,
     /// The program's stdin, stdout and stderr.
     pub stdin: OwnedFd,
     /// See `stdin`.
@@ -107,12 +107,15 @@ pub(crate) fn report(error: impl AsFd, stage: Stage, message: String) {
 /// The sandbox's init. Never returns.
 pub fn init(plan: &ChildPlan<'_>, mut fds: ChildFds) -> ! {
     let zygote = fds.zygote.take();
-    if let Err((stage, message)) = setup(plan, &fds, zygote.is_none()) {
-        report(&fds.error, stage, message);
-        sys::exit_now(1)
-    }
+    let filter = match setup(plan, &fds, zygote.is_none()).and_then(|()| receive_filter(&fds)) {
+        Ok(filter) => filter,
+        Err((stage, message)) => {
+            report(&fds.error, stage, message);
+            sys::exit_now(1)
+        }
+    };
     if let Some(socket) = zygote {
-        start_zygote(plan, &fds, socket)
+        start_zygote(plan, &fds, socket, &filter)
     }
     if let Some(socket) = fds.agent.take() {
         // Session mode: init becomes the agent, under the same seccomp filter as everything it
@@ -120,7 +123,7 @@ pub fn init(plan: &ChildPlan<'_>, mut fds: ChildFds) -> ! {
         let locked =
             rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
                 .map_err(fail("set not dumpable"))
-                .and_then(|()| seccomp::install(plan.seccomp).map_err(fail("seccomp")));
+                .and_then(|()| seccomp::install(&filter).map_err(fail("seccomp")));
         if let Err((stage, message)) = locked {
             report(&fds.error, stage, message);
             sys::exit_now(1)
@@ -138,7 +141,7 @@ pub fn init(plan: &ChildPlan<'_>, mut fds: ChildFds) -> ! {
         crate::agent::serve::run(socket, plan.kernel.cloned())
     }
     match sys::fork() {
-        Ok(Forked::Child) => program(plan, &fds),
+        Ok(Forked::Child) => program(plan, &fds, &filter),
         Ok(Forked::Parent { pid, .. }) => reap_until(
             Pid::from_raw(pid).expect("fork returned pid 0"),
             &fds.status,
@@ -154,6 +157,7 @@ pub fn init(plan: &ChildPlan<'_>, mut fds: ChildFds) -> ! {
 fn setup(plan: &ChildPlan<'_>, fds: &ChildFds, landlock: bool) -> Result<(), (Stage, String)> {
     // Into our cgroup first (v1; on v2 we were born there), by moving ourselves: see
     // `Cgroup::open_self_attach` for why not from the helper.
+    crate::run::phase("child: started");
     for tasks in plan.cgroup_tasks {
         rustix::io::write(tasks, b"0").map_err(fail("join the cgroup"))?;
     }
@@ -234,11 +238,35 @@ fn setup(plan: &ChildPlan<'_>, fds: &ChildFds, landlock: bool) -> Result<(), (St
     Ok(())
 }
 
-/// Zygote mode: PID 2 is the Python zygote, under the nesting seccomp filter (`plan.seccomp`),
+/// The seccomp filter the helper sends once it has released us: everything it wrote, up to
+/// its end of the pipe closing.
+fn receive_filter(fds: &ChildFds) -> Result<seccompiler::BpfProgram, (Stage, String)> {
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match rustix::io::read(&fds.seccomp, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&buf[..n]),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(("receive the seccomp filter", e.to_string())),
+        }
+    }
+    seccomp::decode(&bytes).ok_or((
+        "receive the seccomp filter",
+        format!("{} bytes are not a filter", bytes.len()),
+    ))
+}
+
+/// Zygote mode: PID 2 is the Python zygote, under the nesting seccomp filter (`filter`),
 /// holding the helper's socket as fd 3; init reaps until it exits. Landlock is left to each
 /// run, which enforces Brig's rules once it has mounted its own `/work` and `/tmp` (see
 /// `landlock::plan_for_abi`).
-fn start_zygote(plan: &ChildPlan<'_>, fds: &ChildFds, socket: OwnedFd) -> ! {
+fn start_zygote(
+    plan: &ChildPlan<'_>,
+    fds: &ChildFds,
+    socket: OwnedFd,
+    filter: &seccompiler::BpfProgram,
+) -> ! {
     match sys::fork() {
         Ok(Forked::Child) => {
             let keep = match exec::keep_fds(&[&socket]) {
@@ -255,7 +283,7 @@ fn start_zygote(plan: &ChildPlan<'_>, fds: &ChildFds, socket: OwnedFd) -> ! {
                 cwd: plan.cwd,
                 rlimits: plan.rlimits,
                 cgroup_tasks: &[],
-                seccomp: Some(plan.seccomp),
+                seccomp: Some(filter),
                 on_failure: OnFailure::Stage(fds.error.as_fd()),
             })
         }
@@ -274,7 +302,7 @@ fn start_zygote(plan: &ChildPlan<'_>, fds: &ChildFds, socket: OwnedFd) -> ! {
 }
 
 /// PID 2: the program. Stdio, session, cwd, rlimits, then seccomp last and `execve`.
-fn program(plan: &ChildPlan<'_>, fds: &ChildFds) -> ! {
+fn program(plan: &ChildPlan<'_>, fds: &ChildFds, filter: &seccompiler::BpfProgram) -> ! {
     exec::exec_child(&ExecPlan {
         exec: plan.exec,
         stdio: [fds.stdin.as_fd(), fds.stdout.as_fd(), fds.stderr.as_fd()],
@@ -283,7 +311,7 @@ fn program(plan: &ChildPlan<'_>, fds: &ChildFds) -> ! {
         rlimits: plan.rlimits,
         // Init joined the cgroup already (`setup`).
         cgroup_tasks: &[],
-        seccomp: Some(plan.seccomp),
+        seccomp: Some(filter),
         on_failure: OnFailure::Stage(fds.error.as_fd()),
     })
 }

@@ -124,11 +124,11 @@ pub fn run_here(
     phase("start");
     assert_single_threaded()?;
     spec.validate().map_err(JailError::Spec)?;
-    let filter = seccomp::compile(&SeccompPolicy {
+    // Compiled once the first sandbox is released (see `seccomp::Filter`).
+    let filter = seccomp::Filter::new(SeccompPolicy {
         allow_network: spec.network,
         ..Default::default()
-    })?;
-    phase("seccomp compiled");
+    });
     let root_user = rustix::process::geteuid().is_root();
     // Without root, cgroups are not ours to create (unless delegated, which Brig does not
     // assume): the run has rlimits only, and `brig doctor` says so.
@@ -153,7 +153,7 @@ pub fn run_here(
         enter_own_user_namespace()?;
         HostId::namespace_root()
     };
-    phase("seccomp compiled, id claimed");
+    phase("id claimed");
     if root_user {
         rustix::thread::set_thread_groups(&[]).map_err(os_errno("setgroups"))?;
     }
@@ -266,7 +266,7 @@ fn run_session(
     per_run: &[MountOp],
     host: &HostId,
     cgroups: Option<&Cgroups>,
-    filter: &seccompiler::BpfProgram,
+    filter: &seccomp::Filter,
     control: Option<&OwnedFd>,
     sink: &mut dyn OutputSink,
 ) -> Result<Report, JailError> {

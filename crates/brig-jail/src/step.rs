@@ -28,7 +28,8 @@ pub(crate) struct StepContext<'a> {
     pub(crate) per_run: &'a [crate::mounts::MountOp],
     pub(crate) host: &'a HostId,
     pub(crate) cgroups: Option<&'a Cgroups>,
-    pub(crate) filter: &'a seccompiler::BpfProgram,
+    /// The program's seccomp filter, sent to init once it is released.
+    pub(crate) filter: &'a crate::seccomp::Filter,
     pub(crate) stdin: Option<OwnedFd>,
     pub(crate) control: Option<&'a OwnedFd>,
     pub(crate) sink: &'a mut dyn OutputSink,
@@ -131,6 +132,7 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
     let (go_r, go_w) = pipe()?;
     let (error_r, error_w) = pipe()?;
     let (status_r, status_w) = pipe()?;
+    let (seccomp_r, seccomp_w) = pipe()?;
     let stdin = match ctx.stdin.take() {
         Some(fd) => fd,
         None => rustix::fs::open(
@@ -152,7 +154,6 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
         exec: &exec,
         cwd: &cwd,
         rlimits: &rlimit_plan,
-        seccomp: ctx.filter,
         cgroup_tasks: &cgroup_tasks,
         kernel: ctx.agent.as_ref().and_then(|(_, kernel)| kernel.as_ref()),
     };
@@ -199,13 +200,14 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
     }
     let (pid, pidfd) = match forked {
         Forked::Child => {
-            drop((stdout_r, stderr_r, go_w, error_r, status_r));
+            drop((stdout_r, stderr_r, go_w, error_r, status_r, seccomp_w));
             crate::child::init(
                 &plan,
                 ChildFds {
                     go: go_r,
                     error: error_w,
                     status: status_w,
+                    seccomp: seccomp_r,
                     stdin,
                     stdout: stdout_w,
                     stderr: stderr_w,
@@ -223,6 +225,7 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
         go_r,
         error_w,
         status_w,
+        seccomp_r,
         stdin,
         cgroup_tasks,
     ));
@@ -257,6 +260,29 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
     phase("cloned, mapped, attached");
     rustix::io::write(&go_w, b"G").map_err(os_errno("release the sandbox"))?;
     drop(go_w);
+    // While init sets itself up: its filter (a few KiB: the pipe holds it without blocking).
+    let sent = ctx
+        .filter
+        .program()
+        .map_err(JailError::from)
+        .and_then(|program| {
+            rustix::io::write(&seccomp_w, &crate::seccomp::encode(program))
+                .map(drop)
+                .map_err(os_errno("send the seccomp filter"))
+        });
+    drop(seccomp_w);
+    if let Err(e) = sent {
+        let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
+        let _ = rustix::process::waitpid(
+            rustix::process::Pid::from_raw(pid),
+            rustix::process::WaitOptions::empty(),
+        );
+        if let Some(cgroup) = cgroup {
+            let _ = cgroup.remove();
+        }
+        return Err(e);
+    }
+    phase("seccomp filter sent");
     if ctx.sweep_stale
         && let Some(cgroups) = ctx.cgroups
     {

@@ -126,7 +126,7 @@ pub(crate) struct Host<'a> {
     pub(crate) host: &'a HostId,
     pub(crate) cgroups: Option<&'a Cgroups>,
     /// The filter every run's program gets.
-    pub(crate) run_filter: &'a seccomp::BpfProgram,
+    pub(crate) run_filter: &'a seccomp::Filter,
     pub(crate) control: Option<&'a OwnedFd>,
 }
 
@@ -137,10 +137,10 @@ pub(crate) fn run(host: Host<'_>, sink: &mut dyn OutputSink) -> Result<Report, J
             "a zygote needs the helper's socket".into(),
         ));
     };
-    let nest_filter = seccomp::compile(&SeccompPolicy {
+    let nest_filter = seccomp::Filter::new(SeccompPolicy {
         allow_network: false,
         nest_sandboxes: true,
-    })?;
+    });
     let (ours, theirs) = rustix::net::socketpair(
         AddressFamily::UNIX,
         SocketType::SEQPACKET,
@@ -184,18 +184,7 @@ fn serve(
     control: &OwnedFd,
     sink: &mut dyn OutputSink,
 ) -> Result<(), JailError> {
-    let program: Vec<u8> = host
-        .run_filter
-        .iter()
-        .flat_map(|insn| {
-            let mut bytes = [0u8; 8];
-            bytes[..2].copy_from_slice(&insn.code.to_ne_bytes());
-            bytes[2] = insn.jt;
-            bytes[3] = insn.jf;
-            bytes[4..].copy_from_slice(&insn.k.to_ne_bytes());
-            bytes
-        })
-        .collect();
+    let program = seccomp::encode(host.run_filter.program()?);
     let landlock = crate::landlock::plan_for_abi(
         &host.spec.ro_mounts,
         host.spec.network,

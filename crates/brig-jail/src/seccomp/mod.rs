@@ -136,6 +136,67 @@ const TERMINAL_INJECTION: [u64; 2] = [libc::TIOCSTI as u64, libc::TIOCLINUX as u
 /// The largest program the kernel accepts (`BPF_MAXINSNS`).
 const BPF_MAX_LEN: usize = 4096;
 
+/// A policy's filter, compiled on first use. A run's helper asks for it only once the sandbox's
+/// init is cloned and released, and sends it through a pipe (`encode`, `decode`): compiling
+/// (~0.2 ms) overlaps with the init's own setup instead of delaying it.
+pub struct Filter {
+    policy: SeccompPolicy,
+    program: std::cell::OnceCell<BpfProgram>,
+}
+
+impl Filter {
+    /// The filter of `policy`, not compiled yet.
+    pub fn new(policy: SeccompPolicy) -> Filter {
+        Filter {
+            policy,
+            program: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The compiled program (compiled now if it was not).
+    pub fn program(&self) -> Result<&BpfProgram, SeccompError> {
+        if let Some(program) = self.program.get() {
+            return Ok(program);
+        }
+        let program = compile(&self.policy)?;
+        Ok(self.program.get_or_init(|| program))
+    }
+}
+
+/// A program as bytes (8 per instruction, native endianness), to cross a pipe or a socket.
+pub fn encode(program: &BpfProgram) -> Vec<u8> {
+    program
+        .iter()
+        .flat_map(|insn| {
+            let mut bytes = [0u8; 8];
+            bytes[..2].copy_from_slice(&insn.code.to_ne_bytes());
+            bytes[2] = insn.jt;
+            bytes[3] = insn.jf;
+            bytes[4..].copy_from_slice(&insn.k.to_ne_bytes());
+            bytes
+        })
+        .collect()
+}
+
+/// The program `encode` made, or None if `bytes` cannot be one (empty, or not whole
+/// instructions).
+pub fn decode(bytes: &[u8]) -> Option<BpfProgram> {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(8) || bytes.len() / 8 > BPF_MAX_LEN {
+        return None;
+    }
+    Some(
+        bytes
+            .chunks_exact(8)
+            .map(|b| sock_filter {
+                code: u16::from_ne_bytes([b[0], b[1]]),
+                jt: b[2],
+                jf: b[3],
+                k: u32::from_ne_bytes([b[4], b[5], b[6], b[7]]),
+            })
+            .collect(),
+    )
+}
+
 /// Build the BPF program for `policy`, for the architecture this crate is compiled for.
 ///
 /// Runs in the parent, before clone; allocates. The program does not depend on anything but the
