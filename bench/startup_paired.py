@@ -5,7 +5,9 @@ order, N times. Each iteration's overheads are taken against that iteration's ow
 run, so the VM's drift (several ms within a minute here) cancels out; prints the median and mean
 of the paired overheads and their ratio.
 
-    bench/startup_paired.py BRIG [iterations]     (needs root and bwrap)
+    bench/startup_paired.py BRIG [iterations] [OTHER_BRIG]     (needs root and bwrap)
+
+With OTHER_BRIG (an earlier build, say), it is run too, as `brig-other`, in the same rotation.
 """
 import os
 import statistics
@@ -16,6 +18,7 @@ import time
 
 brig = sys.argv[1]
 iterations = int(sys.argv[2]) if len(sys.argv) > 2 else 300
+other = sys.argv[3] if len(sys.argv) > 3 else None
 work = tempfile.mkdtemp()
 with open(os.path.join(work, "pass.py"), "w") as f:
     f.write("pass\n")
@@ -29,6 +32,8 @@ commands = {
               f"{py} /work/pass.py").split(),
     "brig": [brig, "run", f"{work}/pass.py"],
 }
+if other:
+    commands["brig-other"] = [other, "run", f"{work}/pass.py"]
 names = list(commands)
 
 
@@ -41,14 +46,14 @@ def once(argv):
 for _ in range(10):  # warm-up
     for name in names:
         once(commands[name])
-paired = {"bwrap": [], "brig": []}
+paired = {name: [] for name in names if name != "python3"}
 for i in range(iterations):
-    order = names[i % 3:] + names[:i % 3]
+    order = names[i % len(names):] + names[:i % len(names)]
     took = {name: once(commands[name]) for name in order}
     for name in paired:
         paired[name].append(took[name] - took["python3"])
 for name, values in paired.items():
-    print(f"{name:<6} overhead over python3: median {statistics.median(values):6.2f} ms, "
+    print(f"{name:<10} overhead over python3: median {statistics.median(values):6.2f} ms, "
           f"mean {statistics.mean(values):6.2f} ms ({iterations} paired runs)")
 g, b = statistics.median(paired["brig"]), statistics.median(paired["bwrap"])
 print(f"brig overhead / bwrap overhead: {g / b:.2f} (medians), "
