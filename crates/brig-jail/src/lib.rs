@@ -57,7 +57,8 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct JailConfig {
-    /// Brig's runtime directory: uid locks and the mount point of the new roots.
+    /// Brig's runtime directory: uid locks, the network namespace pool, the kept template
+    /// mount namespaces (`templates/`) and the mount point where templates are built.
     pub runtime_dir: PathBuf,
     /// Root of the cgroup filesystem.
     pub cgroup_root: PathBuf,

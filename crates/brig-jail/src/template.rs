@@ -135,6 +135,7 @@ impl Template {
 
     fn keep(&self, dir: &Path, kept_at: &Path) -> io::Result<()> {
         std::fs::create_dir_all(dir)?;
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
         let lock = rustix::fs::open(
             dir.join(".lock"),
             OFlags::CREATE | OFlags::RDWR | OFlags::CLOEXEC,
