@@ -62,12 +62,12 @@ impl Template {
     ) -> Result<Template, JailError> {
         let home = open_namespace(Path::new("/proc/thread-self/ns/mnt"))
             .map_err(os("open our mount namespace"))?;
-        let cwd = rustix::fs::open(
-            ".",
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(os_errno("open the working directory"))?;
+        // Where to come back to after each `setns` (which moves us to the namespace's root);
+        // `/` if our working directory is gone.
+        let dir_flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let cwd = rustix::fs::open(".", dir_flags, Mode::empty())
+            .or_else(|_| rustix::fs::open("/", dir_flags, Mode::empty()))
+            .map_err(os_errno("open the working directory"))?;
         let dir = runtime_dir.join("templates");
         let kept_at = dir.join(key(ops));
         if keep && let Some(namespace) = open_kept(&kept_at) {

@@ -361,3 +361,31 @@ fn brig_run_sweeps_cgroups_left_by_a_dead_brig() {
         assert!(!dir.exists(), "{} was not swept", dir.display());
     }
 }
+
+/// `brig run` enters and leaves mount namespaces (the kept template) and comes back to its
+/// working directory each time: a working directory that no longer exists is not an error.
+#[test]
+fn run_works_from_a_deleted_working_directory() {
+    if no_sandbox() {
+        return;
+    }
+    let p = program("py", "print('still here')");
+    let gone = tempfile::tempdir().unwrap().keep();
+    let out = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(r#"cd "$1" && rmdir "$1" && exec "$2" run "$3""#)
+        .arg("sh")
+        .arg(&gone)
+        .arg(env!("CARGO_BIN_EXE_brig"))
+        .arg(&p.path)
+        .output()
+        .unwrap();
+    assert!(!gone.exists());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "still here\n",
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success());
+}
