@@ -140,10 +140,9 @@ pub fn init(plan: &ChildPlan<'_>, mut fds: ChildFds) -> ! {
         drop((error, status, stdin, stdout, stderr, go));
         crate::agent::serve::run(socket, plan.kernel.cloned())
     }
-    match sys::fork() {
-        Ok(Forked::Child) => program(plan, &fds, &filter),
-        Ok(Forked::Parent { pid, .. }) => reap_until(
-            Pid::from_raw(pid).expect("fork returned pid 0"),
+    match sys::spawn_sharing_memory(&mut || program(plan, &fds, &filter)) {
+        Ok(pid) => reap_until(
+            Pid::from_raw(pid).expect("clone returned pid 0"),
             &fds.status,
         ),
         Err(e) => {
@@ -303,6 +302,7 @@ fn start_zygote(
 
 /// PID 2: the program. Stdio, session, cwd, rlimits, then seccomp last and `execve`.
 fn program(plan: &ChildPlan<'_>, fds: &ChildFds, filter: &seccompiler::BpfProgram) -> ! {
+    crate::run::phase("program: forked");
     exec::exec_child(&ExecPlan {
         exec: plan.exec,
         stdio: [fds.stdin.as_fd(), fds.stdout.as_fd(), fds.stderr.as_fd()],

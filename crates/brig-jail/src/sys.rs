@@ -93,6 +93,61 @@ pub fn fork() -> io::Result<Forked> {
     }
 }
 
+/// Starts `child` in a new process that shares our memory until it calls `execve` or `_exit`,
+/// the way `posix_spawn` does it (`clone(CLONE_VM | CLONE_VFORK)` on a stack of its own): no
+/// page tables are copied and no copy-on-write fault follows, which makes starting the
+/// sandbox's program ~0.2 ms cheaper than `fork`. We are suspended until then. Returns the
+/// child's pid.
+///
+/// For the sandbox's init only: single-threaded, so no lock (the allocator's, stderr's) can be
+/// held by anyone while the child runs on our memory; `child` must end in `execve` or
+/// `exit_now` (returning ends the child with 127) and must not unwind.
+pub fn spawn_sharing_memory(child: &mut dyn FnMut()) -> io::Result<i32> {
+    const STACK_BYTES: usize = 256 * 1024;
+    const GUARD_BYTES: usize = 4096;
+    extern "C" fn trampoline(arg: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: `arg` is the `&mut &mut dyn FnMut` below, alive until the child has exec'd
+        // or exited (CLONE_VFORK keeps the parent, and its stack frame, suspended until then).
+        let child = unsafe { &mut *(arg as *mut &mut dyn FnMut()) };
+        child();
+        // `child` ends in execve or _exit; were it to return, the process still ends here.
+        exit_now(127)
+    }
+    // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
+    let stack = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            STACK_BYTES + GUARD_BYTES,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+            -1,
+            0,
+        )
+    };
+    if stack == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the lowest page of our own mapping becomes a guard against stack overflow.
+    unsafe { libc::mprotect(stack, GUARD_BYTES, libc::PROT_NONE) };
+    let mut child_ref: &mut dyn FnMut() = child;
+    // SAFETY: the stack top is the end of our mapping (page-aligned, so 16-byte aligned); the
+    // child runs `trampoline` there while we are suspended (CLONE_VFORK), and shares no fd
+    // table, fs or signal state with us (no CLONE_FILES, CLONE_FS, CLONE_SIGHAND, CLONE_THREAD).
+    let pid = unsafe {
+        libc::clone(
+            trampoline,
+            (stack as *mut u8).add(STACK_BYTES + GUARD_BYTES) as *mut libc::c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            &mut child_ref as *mut &mut dyn FnMut() as *mut libc::c_void,
+        )
+    };
+    let error = io::Error::last_os_error();
+    // SAFETY: the child no longer uses the stack: it has exec'd (its memory is its own now) or
+    // exited when clone returns in the parent, or it never started.
+    unsafe { libc::munmap(stack, STACK_BYTES + GUARD_BYTES) };
+    if pid == -1 { Err(error) } else { Ok(pid) }
+}
+
 /// An `execve` prepared before forking: the strings and the NULL-terminated pointer arrays.
 pub struct PreparedExec {
     program: CString,
