@@ -162,7 +162,7 @@ fn setup(plan: &ChildPlan<'_>, fds: &ChildFds, landlock: bool) -> Result<(), (St
     }
     crate::run::phase("child: cgroup joined");
     // What needs only our capabilities in the new namespaces, not our id maps, is done while
-    // the helper writes them (on another CPU): the hostname, a fresh /proc, the new root.
+    // the helper writes them (on another CPU): the hostname, a fresh /proc, the run's tmpfs.
     rustix::system::sethostname(plan.hostname.as_bytes()).map_err(fail("sethostname"))?;
     mounts::mount_proc().map_err(fail("mount /proc"))?;
     // The run's tmpfs that belong to nobody in particular (mode 1777) need no id map either.

@@ -3,7 +3,8 @@
 //! multi-threaded caller spawns (see `helper.rs`) — because it forks into the sandbox and runs
 //! Rust there, and because it changes its own namespaces.
 //!
-//! 1. validate the spec; compile the seccomp filter; claim a host id;
+//! 1. validate the spec; claim a host id (the seccomp filter is compiled once the first
+//!    sandbox is released: `seccomp::Filter`);
 //! 2. drop supplementary groups (they would follow the sandbox, unmapped but effective);
 //! 3. enter an empty network namespace (unless the spec enables networking);
 //! 4. plan the root (`mounts::plan`) and find or build its template mount namespace

@@ -230,7 +230,8 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
         cgroup_tasks,
     ));
     // From outside: the id maps (only we, in the parent user namespace, may write them) and
-    // the cgroup. Then closing `go` releases the child.
+    // the cgroup; then `go` releases the child, and its seccomp filter follows. Any failure
+    // kills the child and removes its cgroup.
     let setup = (|| -> Result<(), JailError> {
         let proc_dir = PathBuf::from(format!("/proc/{pid}"));
         std::fs::write(proc_dir.join("setgroups"), "deny").map_err(os("write setgroups"))?;
@@ -244,6 +245,15 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
         if let (Some(cgroup), None, true) = (&cgroup, &cgroup_dir, !self_attached) {
             cgroup.attach(pid)?;
         }
+        phase("cloned, mapped, attached");
+        rustix::io::write(&go_w, b"G").map_err(os_errno("release the sandbox"))?;
+        drop(go_w);
+        // While init sets itself up: its filter (at most 32 KiB: the pipe holds it, and
+        // closing our end tells init it has all of it).
+        let program = crate::seccomp::encode(ctx.filter.program()?);
+        std::io::Write::write_all(&mut std::fs::File::from(seccomp_w), &program)
+            .map_err(os("send the seccomp filter"))?;
+        phase("seccomp filter sent");
         Ok(())
     })();
     if let Err(e) = setup {
@@ -257,32 +267,6 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
         }
         return Err(e);
     }
-    phase("cloned, mapped, attached");
-    rustix::io::write(&go_w, b"G").map_err(os_errno("release the sandbox"))?;
-    drop(go_w);
-    // While init sets itself up: its filter (a few KiB: the pipe holds it without blocking).
-    let sent = ctx
-        .filter
-        .program()
-        .map_err(JailError::from)
-        .and_then(|program| {
-            rustix::io::write(&seccomp_w, &crate::seccomp::encode(program))
-                .map(drop)
-                .map_err(os_errno("send the seccomp filter"))
-        });
-    drop(seccomp_w);
-    if let Err(e) = sent {
-        let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
-        let _ = rustix::process::waitpid(
-            rustix::process::Pid::from_raw(pid),
-            rustix::process::WaitOptions::empty(),
-        );
-        if let Some(cgroup) = cgroup {
-            let _ = cgroup.remove();
-        }
-        return Err(e);
-    }
-    phase("seccomp filter sent");
     if ctx.sweep_stale
         && let Some(cgroups) = ctx.cgroups
     {
