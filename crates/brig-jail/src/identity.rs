@@ -85,21 +85,12 @@ impl HostId {
     /// so concurrent helpers rarely contend for the same lock.
     pub fn claim(runtime_dir: &Path, range: UidRange, hint: u32) -> Result<HostId, IdentityError> {
         let dir = runtime_dir.join("uids");
-        std::fs::create_dir_all(&dir).map_err(|source| IdentityError::Lock {
-            path: dir.clone(),
-            source,
-        })?;
         for i in 0..range.count {
             let slot = (hint.wrapping_add(i)) % range.count;
             let path = dir.join(slot.to_string());
-            let fd = rustix::fs::open(
-                &path,
-                OFlags::CREATE | OFlags::RDWR | OFlags::CLOEXEC,
-                Mode::from_raw_mode(0o600),
-            )
-            .map_err(|e| IdentityError::Lock {
+            let fd = open_lock_file(&path).map_err(|source| IdentityError::Lock {
                 path: path.clone(),
-                source: e.into(),
+                source,
             })?;
             match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
                 Ok(()) => {
@@ -129,6 +120,27 @@ impl HostId {
     /// The line for `/proc/<pid>/gid_map`.
     pub fn gid_map(&self) -> String {
         format!("{SANDBOX_GID} {} 1\n", self.gid)
+    }
+}
+
+/// Opens (creating) the lock file `path` under Brig's runtime dir, making its directory the
+/// first time: one syscall on every later run.
+pub(crate) fn open_lock_file(path: &Path) -> std::io::Result<OwnedFd> {
+    let open = || {
+        rustix::fs::open(
+            path,
+            OFlags::CREATE | OFlags::RDWR | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+    };
+    match open() {
+        Err(rustix::io::Errno::NOENT) => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            Ok(open()?)
+        }
+        other => Ok(other?),
     }
 }
 

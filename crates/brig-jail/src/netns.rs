@@ -39,14 +39,8 @@ fn open(path: &Path, flags: OFlags) -> io::Result<OwnedFd> {
 /// one that is not kept.
 pub fn enter(runtime_dir: &Path, pool_size: u32) -> io::Result<Claim> {
     let dir = runtime_dir.join("netns");
-    if pool_size > 0 {
-        std::fs::create_dir_all(&dir)?;
-    }
     for n in 0..pool_size {
-        let lock = open(
-            &dir.join(format!("{n}.lock")),
-            OFlags::CREATE | OFlags::RDWR,
-        )?;
+        let lock = crate::identity::open_lock_file(&dir.join(format!("{n}.lock")))?;
         match rustix::fs::flock(&lock, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
             Err(rustix::io::Errno::WOULDBLOCK) => continue,

@@ -74,16 +74,24 @@ pub enum JailError {
 }
 
 /// With `BRIG_TRACE_PHASES` set, the helper prints how long each setup phase took (stderr),
-/// which is how the start-up cost was broken down for the benchmark notes.
+/// which is how the start-up cost was broken down for the benchmark notes: each line has the
+/// milliseconds since the first phase and the `CLOCK_MONOTONIC` time (`@seconds.nanoseconds`),
+/// which `bench/phases.py` lines up with its own clock to see what comes before `main` and
+/// after it returns.
 pub fn phase(name: &str) {
     use std::sync::OnceLock;
     static START: OnceLock<Option<Instant>> = OnceLock::new();
     let start = START.get_or_init(|| std::env::var_os("BRIG_TRACE_PHASES").map(|_| Instant::now()));
     if let Some(start) = start {
-        eprintln!(
-            "brig-phase {:>8.3} ms  {name}",
-            start.elapsed().as_secs_f64() * 1000.0
+        let abs = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        // One write per line: the sandbox's init traces to the same stderr at the same time.
+        let line = format!(
+            "brig-phase {:>8.3} ms  {name} @{}.{:09}\n",
+            start.elapsed().as_secs_f64() * 1000.0,
+            abs.tv_sec,
+            abs.tv_nsec
         );
+        let _ = rustix::io::write(rustix::stdio::stderr(), line.as_bytes());
     }
 }
 
@@ -98,10 +106,18 @@ pub(crate) fn os_errno(op: &'static str) -> impl FnOnce(rustix::io::Errno) -> Ja
     }
 }
 
+/// A small `/proc` file in one `read` (it has no size to stat, so `read_to_string` probes and
+/// grows its buffer: eight syscalls for `/proc/self/status`).
+pub(crate) fn read_proc_file(path: &str) -> io::Result<String> {
+    use std::io::Read as _;
+    let mut bytes = Vec::with_capacity(4096);
+    std::fs::File::open(path)?.read_to_end(&mut bytes)?;
+    String::from_utf8(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
 /// Fails unless the calling process has exactly one thread.
 pub fn assert_single_threaded() -> Result<(), JailError> {
-    let status =
-        std::fs::read_to_string("/proc/self/status").map_err(os("read /proc/self/status"))?;
+    let status = read_proc_file("/proc/self/status").map_err(os("read /proc/self/status"))?;
     let threads = status
         .lines()
         .find_map(|l| l.strip_prefix("Threads:"))

@@ -77,7 +77,7 @@ pub(crate) fn cgroup_name(index: usize) -> String {
 /// parentheses, hence the search for the last `)`): index 0 is the state, 13 and 14 cutime and
 /// cstime, 19 the start time.
 pub(crate) fn stat_fields(pid: &str) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = crate::run::read_proc_file(&format!("/proc/{pid}/stat")).ok()?;
     let after_comm = stat.get(stat.rfind(')')? + 2..)?;
     Some(after_comm.split(' ').map(str::to_owned).collect())
 }

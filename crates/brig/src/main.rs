@@ -88,6 +88,7 @@ fn main() -> ExitCode {
         Command::Exec(args) => client::exec(args),
         Command::Session(args) => client::session(args),
     };
+    brig_jail::run::phase("main returns");
     match result {
         Ok(code) => code,
         Err(error) => {

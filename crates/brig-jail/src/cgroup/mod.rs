@@ -298,25 +298,35 @@ impl Cgroups {
         check_name(name)?;
         let group = self.group(name);
         let dirs = group.dirs();
-        match &self.hierarchy {
-            Hierarchy::V1(_) => {
-                for dir in &dirs {
-                    let parent = dir.parent().unwrap_or(dir);
-                    fs::create_dir_all(parent).map_err(|source| CgroupError::CreateDir {
-                        path: parent.into(),
-                        source,
-                    })?;
-                }
-            }
-            Hierarchy::V2(h) => h.prepare_parent(&self.parent)?,
+        if let Hierarchy::V2(h) = &self.hierarchy {
+            h.prepare_parent(&self.parent)?;
         }
         for (made, dir) in dirs.iter().enumerate() {
-            if let Err(source) = fs::create_dir(dir) {
-                remove_dirs(&dirs[..made]).ok();
-                return Err(CgroupError::CreateDir {
+            // v1: the parent is made the first time only (a missing parent is the rare case,
+            // so it costs no syscall on every run).
+            let created = match (fs::create_dir(dir), &self.hierarchy) {
+                (Err(e), Hierarchy::V1(_)) if e.kind() == io::ErrorKind::NotFound => {
+                    let parent = dir.parent().unwrap_or(dir);
+                    fs::create_dir_all(parent)
+                        .map_err(|source| CgroupError::CreateDir {
+                            path: parent.into(),
+                            source,
+                        })
+                        .and_then(|()| {
+                            fs::create_dir(dir).map_err(|source| CgroupError::CreateDir {
+                                path: dir.clone(),
+                                source,
+                            })
+                        })
+                }
+                (result, _) => result.map_err(|source| CgroupError::CreateDir {
                     path: dir.clone(),
                     source,
-                });
+                }),
+            };
+            if let Err(e) = created {
+                remove_dirs(&dirs[..made]).ok();
+                return Err(e);
             }
         }
         let opened = group

@@ -75,8 +75,10 @@ pub(super) fn detect(
     }
 }
 
-/// `<root>/<controller>`, else a co-mount such as `<root>/cpu,cpuacct`; canonicalised, and
-/// only if it looks like a cgroup hierarchy (has `cgroup.procs`).
+/// `<root>/<controller>`, else a co-mount such as `<root>/cpu,cpuacct`, only if it looks like a
+/// cgroup hierarchy (has `cgroup.procs`). A `cpu -> cpu,cpuacct` symlink is resolved, so that
+/// co-mounted controllers name one directory: one `readlink` per controller, where
+/// `canonicalize` made one per path component on every run.
 fn find_mount(root: &Path, controller: &str) -> Option<PathBuf> {
     let is_hierarchy = |dir: &Path| dir.join("cgroup.procs").is_file();
     let direct = root.join(controller);
@@ -92,7 +94,11 @@ fn find_mount(root: &Path, controller: &str) -> Option<PathBuf> {
                 name.split(',').any(|c| c == controller) && is_hierarchy(dir)
             })?
     };
-    fs::canonicalize(dir).ok()
+    Some(match fs::read_link(&dir) {
+        // Relative to `root`, as `cpu,cpuacct` is; an absolute target replaces it.
+        Ok(target) => root.join(target),
+        Err(_) => dir,
+    })
 }
 
 impl Hierarchy {
@@ -164,22 +170,19 @@ impl Group {
         let bytes = limits.memory_bytes.to_string();
         let limit = self.memory.join("memory.limit_in_bytes");
         // RAM+swap equal to RAM: no swap. memsw may never be below the RAM limit, so it goes
-        // second when the limit comes down (a new group) and first when it goes up (a group
-        // prepared ahead for a run that may use more).
+        // second when the limit comes down or stays (a new group); a limit raised above it (a
+        // group prepared ahead for a run that may use more) is refused with EINVAL, and then
+        // memsw goes first. Without swap accounting there is no memsw file.
         let memsw = self.memory.join("memory.memsw.limit_in_bytes");
-        let raising = memsw.exists()
-            && read(&limit)
-                .ok()
-                .and_then(|text| text.trim().parse::<u64>().ok())
-                .is_some_and(|current| limits.memory_bytes > current);
-        if raising {
-            write(&memsw, &bytes)?;
-            write(&limit, &bytes)?;
-        } else {
-            write(&limit, &bytes)?;
-            if memsw.exists() {
+        match write(&limit, &bytes) {
+            Ok(()) => write_if_present(&memsw, &bytes)?,
+            Err(CgroupError::Write { source, .. })
+                if source.raw_os_error() == Some(libc::EINVAL) && memsw.exists() =>
+            {
                 write(&memsw, &bytes)?;
+                write(&limit, &bytes)?;
             }
+            Err(e) => return Err(e),
         }
         // Without swap accounting, at least keep the group's pages out of swap; some kernels
         // refuse this file below the root, which costs nothing worse than swapping.
@@ -219,5 +222,15 @@ impl Group {
                 "`oom_kill` line (Linux 4.13+)",
             )?,
         })
+    }
+}
+
+/// `write`, unless `path` does not exist (a controller file this kernel does not have).
+fn write_if_present(path: &Path, value: &str) -> Result<(), CgroupError> {
+    match write(path, value) {
+        Err(CgroupError::Write { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Ok(())
+        }
+        other => other,
     }
 }
