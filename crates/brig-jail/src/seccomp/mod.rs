@@ -50,11 +50,13 @@
 //!   `clock_settime`, `clock_adjtime`, `adjtimex`; `open_by_handle_at`/`name_to_handle_at` (the
 //!   "shocker" container escape); `migrate_pages`/`move_pages`.
 //!
-//! The unconditional part of the list is data, in `seccomp/syscalls.rs`. The program is a
-//! linear chain of comparisons (about 1500 instructions), but unconditionally allowed syscalls
-//! do not run it: since Linux 5.11 the kernel caches their verdict per syscall number when the
-//! filter is installed; only argument-filtered calls (`ioctl`, `socket`, `clone`...) and refused
-//! ones run the BPF.
+//! The unconditional part of the list is data, in `seccomp/syscalls.rs`. The program (275
+//! instructions on x86_64) is a binary search over syscall numbers (`fast_path`) in front of
+//! `seccompiler`'s linear chain, which holds only the argument-filtered calls (`ioctl`,
+//! `socket`, `clone`...) and the architecture check. Unconditionally allowed syscalls do not run
+//! it at all: since Linux 5.11 the kernel caches their verdict per syscall number when the
+//! filter is installed, by running the filter once per number (over a linear chain of every
+//! allowed call that took ~1 ms per sandbox; the search makes it cheap).
 use std::collections::BTreeMap;
 
 use libc::c_long;
