@@ -133,11 +133,17 @@ fn hybrid_without_controllers_in_unified_is_v1() {
 
 #[test]
 fn comounted_cpu_cpuacct_is_one_directory_with_or_without_symlinks() {
-    for links in [true, false] {
+    // Relative symlinks (`cpu -> cpu,cpuacct`, as systemd makes them), none, or absolute ones.
+    for links in ["relative", "none", "absolute"] {
         let t = TempDir::new().unwrap();
-        v1_tree(t.path(), true, links);
+        v1_tree(t.path(), true, links == "relative");
+        if links == "absolute" {
+            for c in ["cpu", "cpuacct"] {
+                symlink(t.path().join("cpu,cpuacct"), t.path().join(c)).unwrap();
+            }
+        }
         let cgroups = detect(t.path()).unwrap();
-        let root = fs::canonicalize(t.path()).unwrap();
+        let root = t.path();
         let dirs = cgroups.group("sb").dirs();
         let expected: Vec<_> = ["memory", "pids", "cpu,cpuacct"]
             .iter()
