@@ -19,8 +19,9 @@
 use rustix::fs::{FileType, Mode};
 use rustix::mount::{MountFlags, MountPropagationFlags};
 use std::fs;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io;
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 use crate::spec::{SANDBOX_GID, SANDBOX_UID, SandboxSpec, WORK_DIR};
@@ -193,23 +194,42 @@ pub struct RootPlan {
     /// which share `/work`, the helper makes it once (`work_ops` with host ids) in a copy of
     /// the template that every step is cloned from.
     pub work: Vec<MountOp>,
+    /// The identity (device, inode, size, modification time) of every host file and directory
+    /// the template binds or copies, as the plan found them, hashed: a replaced host file
+    /// (`ldconfig` writes a new `ld.so.cache` and renames it over the old one) gives another
+    /// value, hence another template (`template.rs`), without a second `stat` of each.
+    pub host_files: u64,
+}
+
+/// Adds what identifies the host file behind `meta` (or the error that stands for it) to
+/// `hasher` (see [`RootPlan::host_files`]).
+fn stamp(hasher: &mut DefaultHasher, meta: &io::Result<fs::Metadata>) {
+    match meta {
+        Ok(m) => (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()).hash(hasher),
+        Err(e) => e.raw_os_error().hash(hasher),
+    }
 }
 
 /// The layout for `spec`. `privileged` says whether device nodes can be created (real root)
 /// or must be bound from the host.
 pub fn plan(spec: &SandboxSpec, privileged: bool) -> Result<RootPlan, MountError> {
     let mut ops = Vec::new();
+    let mut host_files = DefaultHasher::new();
     let rel = |p: &str| PathBuf::from(p.trim_start_matches('/'));
     for path in SYSTEM_PATHS {
-        match fs::symlink_metadata(path) {
-            Ok(meta) if meta.file_type().is_symlink() => ops.push(MountOp::Symlink {
+        let meta = fs::symlink_metadata(path);
+        match &meta {
+            Ok(m) if m.file_type().is_symlink() => ops.push(MountOp::Symlink {
                 path: rel(path),
                 target: fs::read_link(path).map_err(syscall_err("readlink", Path::new(path)))?,
             }),
-            Ok(meta) if meta.is_dir() => ops.push(MountOp::BindReadOnly {
-                host: path.into(),
-                path: rel(path),
-            }),
+            Ok(m) if m.is_dir() => {
+                stamp(&mut host_files, &meta);
+                ops.push(MountOp::BindReadOnly {
+                    host: path.into(),
+                    path: rel(path),
+                });
+            }
             _ => {}
         }
     }
@@ -219,7 +239,9 @@ pub fn plan(spec: &SandboxSpec, privileged: bool) -> Result<RootPlan, MountError
         owner: None,
     });
     for dir in ETC_DIRS {
-        if Path::new(dir).is_dir() {
+        let meta = fs::metadata(dir);
+        if meta.as_ref().is_ok_and(fs::Metadata::is_dir) {
+            stamp(&mut host_files, &meta);
             ops.push(MountOp::BindReadOnly {
                 host: dir.into(),
                 path: rel(dir),
@@ -227,7 +249,9 @@ pub fn plan(spec: &SandboxSpec, privileged: bool) -> Result<RootPlan, MountError
         }
     }
     for file in ETC_FILES {
-        if fs::symlink_metadata(file).is_ok() {
+        let meta = fs::symlink_metadata(file);
+        if meta.is_ok() {
+            stamp(&mut host_files, &meta);
             ops.push(MountOp::CopyFile {
                 host: file.into(),
                 path: rel(file),
@@ -267,9 +291,12 @@ pub fn plan(spec: &SandboxSpec, privileged: bool) -> Result<RootPlan, MountError
         });
     }
     for mount in &spec.ro_mounts {
-        if fs::symlink_metadata(mount).is_err() {
+        // Followed, as the bind follows it: a dangling symlink is a missing source.
+        let meta = fs::metadata(mount);
+        if meta.is_err() {
             return Err(MountError::MissingSource(mount.clone()));
         }
+        stamp(&mut host_files, &meta);
         ops.push(MountOp::BindReadOnly {
             host: mount.clone(),
             path: mount.strip_prefix("/").unwrap_or(mount).to_path_buf(),
@@ -289,10 +316,9 @@ pub fn plan(spec: &SandboxSpec, privileged: bool) -> Result<RootPlan, MountError
                 minor: *minor,
             }
         } else {
-            MountOp::BindDevice {
-                host: Path::new("/dev").join(name),
-                path,
-            }
+            let host = Path::new("/dev").join(name);
+            stamp(&mut host_files, &fs::metadata(&host));
+            MountOp::BindDevice { host, path }
         });
     }
     for (name, target) in [
@@ -338,6 +364,7 @@ pub fn plan(spec: &SandboxSpec, privileged: bool) -> Result<RootPlan, MountError
             },
         ],
         work: work_ops(spec, (SANDBOX_UID, SANDBOX_GID)),
+        host_files: host_files.finish(),
     })
 }
 
@@ -628,6 +655,24 @@ mod tests {
     fn generated_passwd_names_the_sandbox_user() {
         assert!(passwd().contains("sandbox:x:1000:1000:sandbox:/work:/bin/sh"));
         assert!(!passwd().contains("$"));
+    }
+
+    #[test]
+    fn a_replaced_host_file_changes_the_plans_host_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("ld.so.cache");
+        fs::write(&cache, "one").unwrap();
+        let mut spec = SandboxSpec::command(&["/usr/bin/true"]);
+        spec.ro_mounts.push(cache.clone());
+        let first = plan(&spec, true).unwrap();
+        assert_eq!(first, plan(&spec, true).unwrap(), "the plan is stable");
+        // Replaced as ldconfig does: a new file renamed over the old one (a new inode).
+        let replacement = dir.path().join("new");
+        fs::write(&replacement, "two!").unwrap();
+        fs::rename(&replacement, &cache).unwrap();
+        let second = plan(&spec, true).unwrap();
+        assert_eq!(first.template, second.template, "the same operations");
+        assert_ne!(first.host_files, second.host_files);
     }
 
     #[test]

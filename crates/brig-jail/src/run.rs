@@ -189,7 +189,12 @@ pub fn run_here(
     };
     phase("network namespace");
     let plan = mounts::plan(spec, root_user)?;
-    let template = Template::prepare(&config.runtime_dir, &plan.template, root_user)?;
+    let template = Template::prepare(
+        &config.runtime_dir,
+        &plan.template,
+        plan.host_files,
+        root_user,
+    )?;
     // Steps of one run (compile, then run) share `/work`: made once, by us, in a copy of the
     // template that each step's namespace is copied from. One step makes its own.
     let (template, per_run) = if spec.steps.len() > 1 && spec.session.is_none() {

@@ -31,7 +31,6 @@ use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
 use rustix::thread::LinkNameSpaceType;
 use std::hash::{Hash, Hasher};
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use crate::mounts::{self, MountOp};
@@ -58,6 +57,7 @@ impl Template {
     pub(crate) fn prepare(
         runtime_dir: &Path,
         ops: &[MountOp],
+        host_files: u64,
         keep: bool,
     ) -> Result<Template, JailError> {
         let home = open_namespace(Path::new("/proc/thread-self/ns/mnt"))
@@ -69,7 +69,7 @@ impl Template {
             .or_else(|_| rustix::fs::open("/", dir_flags, Mode::empty()))
             .map_err(os_errno("open the working directory"))?;
         let dir = runtime_dir.join("templates");
-        let kept_at = dir.join(key(ops));
+        let kept_at = dir.join(key(ops, host_files));
         if keep && let Some(namespace) = open_kept(&kept_at) {
             return Ok(Template {
                 namespace,
@@ -168,24 +168,10 @@ impl Template {
 }
 
 /// The template's name: a hash of its operations and of the identity of every host file they
-/// use, so that a changed host file gives a new template.
-fn key(ops: &[MountOp]) -> String {
+/// use (`RootPlan::host_files`), so that a changed host file gives a new template.
+fn key(ops: &[MountOp], host_files: u64) -> String {
     let mut hasher = std::hash::DefaultHasher::new();
-    (env!("CARGO_PKG_VERSION"), LAYOUT_VERSION).hash(&mut hasher);
-    for op in ops {
-        op.hash(&mut hasher);
-        let source = match op {
-            MountOp::BindReadOnly { host, .. } | MountOp::BindDevice { host, .. } => {
-                std::fs::metadata(host)
-            }
-            MountOp::CopyFile { host, .. } => std::fs::symlink_metadata(host),
-            _ => continue,
-        };
-        match source {
-            Ok(m) => (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()).hash(&mut hasher),
-            Err(e) => e.raw_os_error().hash(&mut hasher),
-        }
-    }
+    (env!("CARGO_PKG_VERSION"), LAYOUT_VERSION, ops, host_files).hash(&mut hasher);
     format!("{:016x}", hasher.finish())
 }
 
@@ -293,26 +279,19 @@ mod tests {
 
     #[test]
     fn the_key_follows_the_operations_and_the_host_files_they_use() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = dir.path().join("ld.so.cache");
-        std::fs::write(&cache, "one").unwrap();
         let ops = vec![
             MountOp::CopyFile {
-                host: cache.clone(),
+                host: "/etc/ld.so.cache".into(),
                 path: "etc/ld.so.cache".into(),
             },
             MountOp::RemountRootReadOnly,
         ];
-        let first = key(&ops);
-        assert_eq!(first, key(&ops), "the key is stable");
+        let first = key(&ops, 1);
+        assert_eq!(first, key(&ops, 1), "the key is stable");
         assert_eq!(first.len(), 16);
-        // The host file replaced (as ldconfig does: a new inode) gives a new key.
-        let replacement = dir.path().join("new");
-        std::fs::write(&replacement, "two!").unwrap();
-        std::fs::rename(&replacement, &cache).unwrap();
-        let second = key(&ops);
-        assert_ne!(first, second);
+        // Host files that changed (`RootPlan::host_files`, tested with the plan) give a new key.
+        assert_ne!(first, key(&ops, 2));
         // Other operations give another key.
-        assert_ne!(second, key(&ops[..1]));
+        assert_ne!(first, key(&ops[..1], 1));
     }
 }
