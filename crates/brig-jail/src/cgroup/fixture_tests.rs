@@ -299,9 +299,10 @@ fn v2_create_enables_controllers_down_the_parent_and_rolls_back() {
     v2_tree(&t.path().join("a"), "cpu memory pids");
     v2_tree(&t.path().join("a/b"), "cpu memory pids");
     put(&t.path().join("a/cgroup.subtree_control"), "memory pids\n");
+    // The parent lacks `cpu`, so the chain is walked from the root.
     put(
         &t.path().join("a/b/cgroup.subtree_control"),
-        "cpu memory pids\n",
+        "memory pids\n",
     );
     let cgroups = Cgroups::detect(&config(t.path(), "a/b")).unwrap();
     // A fixture's new directory has no `memory.max`, so creation stops there and undoes.
@@ -314,8 +315,29 @@ fn v2_create_enables_controllers_down_the_parent_and_rolls_back() {
         "+memory +pids +cpu"
     );
     assert_eq!(get(&t.path().join("a/cgroup.subtree_control")), "+cpu");
+    assert_eq!(get(&t.path().join("a/b/cgroup.subtree_control")), "+cpu");
+}
+
+#[test]
+fn v2_a_prepared_parent_is_read_once_and_left_alone() {
+    let t = TempDir::new().unwrap();
+    v2_tree(t.path(), "cpu memory pids");
+    v2_tree(&t.path().join("a"), "cpu memory pids");
+    put(
+        &t.path().join("a/cgroup.subtree_control"),
+        "cpu memory pids\n",
+    );
+    let cgroups = Cgroups::detect(&config(t.path(), "a")).unwrap();
+    // A fixture's new directory has no `memory.max`: creation gets that far, and no further.
+    let err = cgroups.create("sb", &LIMITS).unwrap_err();
+    let leaf = t.path().join("a/sb");
+    assert!(matches!(&err, CgroupError::Write { path, .. } if *path == leaf.join("memory.max")));
+    // The root's file still enables nothing: with the parent already enabling every
+    // controller, it was neither read nor written (a real kernel cannot show this state; here
+    // it shows the shortcut).
+    assert_eq!(get(&t.path().join("cgroup.subtree_control")), "");
     assert_eq!(
-        get(&t.path().join("a/b/cgroup.subtree_control")),
+        get(&t.path().join("a/cgroup.subtree_control")),
         "cpu memory pids\n"
     );
 }

@@ -100,8 +100,16 @@ impl Hierarchy {
     }
 
     /// Makes each directory of `parent` and enables the controllers for its children, from
-    /// the hierarchy root down (a child can only enable what its parent enabled).
+    /// the hierarchy root down (a child can only enable what its parent enabled). Once done
+    /// (every run after the first), reading `parent`'s own `cgroup.subtree_control` shows it,
+    /// and nothing else is read or written.
     pub(super) fn prepare_parent(&self, parent: &str) -> Result<(), CgroupError> {
+        if self
+            .missing_controllers(&self.unified.join(parent))
+            .is_ok_and(|missing| missing.is_empty())
+        {
+            return Ok(());
+        }
         let mut dir = self.unified.clone();
         self.enable_controllers(&dir)?;
         for component in parent.split('/') {
@@ -121,15 +129,7 @@ impl Hierarchy {
     /// only needed for quotas, and `create` reports a missing `cpu.max` if one is asked).
     fn enable_controllers(&self, dir: &Path) -> Result<(), CgroupError> {
         let path = dir.join("cgroup.subtree_control");
-        let text = read(&path)?;
-        let enabled: Vec<&str> = text
-            .split_whitespace()
-            .map(|c| c.trim_start_matches('+'))
-            .collect();
-        let wanted = ["memory", "pids"]
-            .into_iter()
-            .chain(self.cpu.then_some("cpu"));
-        let missing: Vec<&str> = wanted.filter(|c| !enabled.contains(c)).collect();
+        let missing = self.missing_controllers(dir)?;
         if missing.is_empty() {
             return Ok(());
         }
@@ -150,6 +150,20 @@ impl Hierarchy {
             }
             result => result,
         }
+    }
+
+    /// The controllers Brig wants that `dir/cgroup.subtree_control` does not enable.
+    fn missing_controllers(&self, dir: &Path) -> Result<Vec<&'static str>, CgroupError> {
+        let text = read(&dir.join("cgroup.subtree_control"))?;
+        let enabled: Vec<&str> = text
+            .split_whitespace()
+            .map(|c| c.trim_start_matches('+'))
+            .collect();
+        Ok(["memory", "pids"]
+            .into_iter()
+            .chain(self.cpu.then_some("cpu"))
+            .filter(|c| !enabled.contains(c))
+            .collect())
     }
 }
 
