@@ -301,29 +301,28 @@ impl Cgroups {
         if let Hierarchy::V2(h) = &self.hierarchy {
             h.prepare_parent(&self.parent)?;
         }
+        let mkdir = |path: &Path| {
+            fs::create_dir(path).map_err(|source| CgroupError::CreateDir {
+                path: path.into(),
+                source,
+            })
+        };
         for (made, dir) in dirs.iter().enumerate() {
+            let mut created = mkdir(dir);
             // v1: the parent is made the first time only (a missing parent is the rare case,
             // so it costs no syscall on every run).
-            let created = match (fs::create_dir(dir), &self.hierarchy) {
-                (Err(e), Hierarchy::V1(_)) if e.kind() == io::ErrorKind::NotFound => {
-                    let parent = dir.parent().unwrap_or(dir);
-                    fs::create_dir_all(parent)
-                        .map_err(|source| CgroupError::CreateDir {
-                            path: parent.into(),
-                            source,
-                        })
-                        .and_then(|()| {
-                            fs::create_dir(dir).map_err(|source| CgroupError::CreateDir {
-                                path: dir.clone(),
-                                source,
-                            })
-                        })
-                }
-                (result, _) => result.map_err(|source| CgroupError::CreateDir {
-                    path: dir.clone(),
-                    source,
-                }),
-            };
+            if let (Err(CgroupError::CreateDir { source, .. }), Hierarchy::V1(_)) =
+                (&created, &self.hierarchy)
+                && source.kind() == io::ErrorKind::NotFound
+            {
+                let parent = dir.parent().unwrap_or(dir);
+                created = fs::create_dir_all(parent)
+                    .map_err(|source| CgroupError::CreateDir {
+                        path: parent.into(),
+                        source,
+                    })
+                    .and_then(|()| mkdir(dir));
+            }
             if let Err(e) = created {
                 remove_dirs(&dirs[..made]).ok();
                 return Err(e);
