@@ -92,6 +92,18 @@ pub fn host_report(config: &JailConfig) -> HostReport {
             },
         );
     }
+    features.insert(
+        "clone3".into(),
+        if sys::clone3_available() {
+            feature(true, "available")
+        } else {
+            feature(
+                true,
+                "refused with ENOSYS (an old kernel, or a seccomp profile such as Docker's): \
+                 sandboxes start with clone(2); on cgroup v2 the helper moves each into its cgroup",
+            )
+        },
+    );
     let root = rustix::process::geteuid().is_root();
     let range = config.uid_range();
     features.insert(

@@ -1,6 +1,6 @@
-//! The few raw syscalls Brig needs that no safe wrapper covers: `clone3` into new namespaces,
-//! `fork` inside the sandbox, `execve` with pre-built pointer arrays, `_exit`, bringing `lo` up,
-//! and `close_range`. This is the only module of the workspace allowed to use `unsafe`; every
+//! The few raw syscalls Brig needs that no safe wrapper covers: `clone3` (or `clone`) into new
+//! namespaces, `fork` inside the sandbox, `execve` with pre-built pointer arrays, `_exit`,
+//! bringing `lo` up, and `close_range`. This is the only module of the workspace allowed to use `unsafe`; every
 //! block says why it is sound.
 //!
 //! Everything here is called from a single-threaded process (the sandbox helper, see
@@ -73,6 +73,45 @@ pub fn clone_into_namespaces(
         )
     };
     match ret {
+        -1 => {
+            let error = io::Error::last_os_error();
+            // No clone3: a kernel before 5.3, or a seccomp profile that answers ENOSYS so that
+            // callers fall back (Docker's default does). clone(2) makes the same child, without
+            // CLONE_INTO_CGROUP; a caller that asked for it retries without (`step::start`).
+            if error.raw_os_error() == Some(libc::ENOSYS) && cgroup.is_none() {
+                return clone_legacy(namespace_flags);
+            }
+            Err(error)
+        }
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent {
+            pid: pid as i32,
+            // SAFETY: with CLONE_PIDFD the kernel stored a new, owned pidfd in `pidfd`.
+            pidfd: Some(unsafe { OwnedFd::from_raw_fd(pidfd) }),
+        }),
+    }
+}
+
+/// `clone(2)` with the same effect as `clone_into_namespaces` without a cgroup: for hosts where
+/// `clone3` is missing or filtered.
+fn clone_legacy(namespace_flags: u64) -> io::Result<Forked> {
+    let mut pidfd: RawFd = -1;
+    let flags = namespace_flags | libc::CLONE_PIDFD as u64 | libc::SIGCHLD as u64;
+    // SAFETY: as for clone3 above: without CLONE_VM and with no new stack (0), the child gets a
+    // copy of our address space and continues on its copy of our stack, like after fork(2);
+    // the caller is single-threaded. With CLONE_PIDFD the kernel writes the pidfd to the
+    // `parent_tid` argument, the third one on x86_64 and aarch64.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags,
+            0usize,
+            &mut pidfd as *mut RawFd,
+            0usize,
+            0usize,
+        )
+    };
+    match ret {
         -1 => Err(io::Error::last_os_error()),
         0 => Ok(Forked::Child),
         pid => Ok(Forked::Parent {
@@ -81,6 +120,14 @@ pub fn clone_into_namespaces(
             pidfd: Some(unsafe { OwnedFd::from_raw_fd(pidfd) }),
         }),
     }
+}
+
+/// Whether this process may call `clone3` (else `clone_into_namespaces` uses `clone`). Asks
+/// with an empty argument, which a kernel that has it refuses with EINVAL, creating nothing.
+pub fn clone3_available() -> bool {
+    // SAFETY: a null pointer with size 0 is rejected before anything is read or created.
+    let ret = unsafe { libc::syscall(libc::SYS_clone3, std::ptr::null::<CloneArgs>(), 0usize) };
+    !(ret == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS))
 }
 
 /// `fork(2)`, for the sandbox's init to start the program.

@@ -3,6 +3,8 @@
 
 mod common;
 use common::*;
+use serde_json::Value;
+use std::process::Output;
 
 #[test]
 fn run_passes_output_through_and_exits_with_the_programs_code() {
@@ -388,4 +390,135 @@ fn run_works_from_a_deleted_working_directory() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success());
+}
+
+/// A seccomp wrapper like Docker's default profile: `clone3` answers ENOSYS (so that callers
+/// fall back to `clone`), everything else is allowed. It checks that the filter took before it
+/// execs its arguments, and exits 99 if `clone3` still works.
+const NO_CLONE3_WRAPPER: &str = r#"
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  struct sock_filter f[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone3, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = { sizeof f / sizeof f[0], f };
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog)) {
+    perror("seccomp");
+    return 98;
+  }
+  if (syscall(__NR_clone3, NULL, 0) != -1 || errno != ENOSYS) {
+    fprintf(stderr, "clone3 still available\n");
+    return 99;
+  }
+  execv(argv[1], argv + 1);
+  perror("execv");
+  return 127;
+}
+"#;
+
+/// Where `clone3` is filtered out (Docker's default seccomp profile, kernels before 5.3), the
+/// namespace tier still runs, through `clone(2)`: one-step and compile-then-run programs, with
+/// every namespace, and `doctor` says which call is used. Before the fallback, `brig run`
+/// failed here with "clone3: Function not implemented".
+#[test]
+fn sandboxes_start_where_clone3_is_filtered() {
+    if no_sandbox() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("noclone3.c");
+    let wrapper = dir.path().join("noclone3");
+    std::fs::write(&source, NO_CLONE3_WRAPPER).unwrap();
+    let gcc = std::process::Command::new("gcc")
+        .arg("-o")
+        .arg(&wrapper)
+        .arg(&source)
+        .output();
+    match gcc {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => panic!("gcc failed: {}", String::from_utf8_lossy(&out.stderr)),
+        Err(e) => {
+            skip(&format!("gcc is needed to build the seccomp wrapper: {e}"));
+            return;
+        }
+    }
+    let under_wrapper = |args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(&wrapper)
+            .arg(env!("CARGO_BIN_EXE_brig"))
+            .args(args)
+            .env_remove("BRIG_LANGUAGES")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_ne!(
+            out.status.code(),
+            Some(99),
+            "the wrapper did not filter clone3"
+        );
+        assert_ne!(
+            out.status.code(),
+            Some(98),
+            "the wrapper could not install its filter"
+        );
+        out
+    };
+    let parse = |out: &Output| -> Value {
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "no JSON ({e}); stdout: {} stderr: {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    };
+
+    let py = program(
+        "py",
+        "import os, socket\nprint(os.getpid(), os.getuid(), socket.gethostname())",
+    );
+    let result = parse(&under_wrapper(&[
+        "run".as_ref(),
+        "--json".as_ref(),
+        py.path.as_os_str(),
+    ]));
+    assert_status(&result, "ok");
+    assert_eq!(result["tier"], "namespace");
+    // PID 2 of its own PID namespace, the sandbox user, the sandbox's hostname.
+    assert_eq!(stdout(&result), "2 1000 brig\n");
+
+    // gcc built the wrapper, so the c language is available: a compile step, then a run step.
+    {
+        let c = program(
+            "c",
+            "#include <stdio.h>\nint main(void) { puts(\"compiled\"); return 0; }",
+        );
+        let result = parse(&under_wrapper(&[
+            "run".as_ref(),
+            "--json".as_ref(),
+            c.path.as_os_str(),
+        ]));
+        assert_status(&result, "ok");
+        assert_eq!(stdout(&result), "compiled\n");
+    }
+
+    let report = parse(&under_wrapper(&["doctor".as_ref(), "--json".as_ref()]));
+    let clone3 = &report["features"]["clone3"];
+    assert_eq!(clone3["ok"], true);
+    assert!(
+        clone3["detail"].as_str().unwrap().contains("ENOSYS"),
+        "{clone3}"
+    );
+    assert_eq!(report["tiers"]["namespace"]["usable"], true);
+    // Without the wrapper, the same host has clone3.
+    assert_eq!(doctor()["features"]["clone3"]["detail"], "available");
 }
