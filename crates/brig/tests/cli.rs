@@ -428,8 +428,8 @@ int main(int argc, char **argv) {
 
 /// Where `clone3` is filtered out (Docker's default seccomp profile, kernels before 5.3), the
 /// namespace tier still runs, through `clone(2)`: one-step and compile-then-run programs, with
-/// every namespace, and `doctor` says which call is used. Before the fallback, `brig run`
-/// failed here with "clone3: Function not implemented".
+/// every namespace, a template built under the filter, and `doctor` says which call is used.
+/// Before the fallback, `brig run` failed here with "clone3: Function not implemented".
 #[test]
 fn sandboxes_start_where_clone3_is_filtered() {
     if no_sandbox() {
@@ -510,6 +510,46 @@ fn sandboxes_start_where_clone3_is_filtered() {
         assert_status(&result, "ok");
         assert_eq!(stdout(&result), "compiled\n");
     }
+
+    // A language with a read-only mount no earlier run had: its template is built here, under
+    // the filter (building one clones into a PID namespace too).
+    // (Outside /tmp, which the sandbox's own /tmp hides.)
+    let fresh = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    std::fs::write(fresh.path().join("marker"), "fresh template").unwrap();
+    // Readable by the sandbox user, whatever the umask and tempfile's defaults.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(fresh.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        fresh.path().join("marker"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let languages = fresh.path().join("languages.toml");
+    std::fs::write(
+        &languages,
+        format!(
+            "[[language]]\nid = \"pyfresh\"\nname = \"Python, fresh template\"\n\
+             source_file = \"main.py\"\nrun = [\"/usr/bin/python3\", \"{{source}}\"]\n\
+             requires = [\"/usr/bin/python3\"]\nro_mounts = [\"{}\"]\n",
+            fresh.path().display()
+        ),
+    )
+    .unwrap();
+    let reader = program(
+        "py",
+        &format!("print(open('{}/marker').read())", fresh.path().display()),
+    );
+    let result = parse(&under_wrapper(&[
+        "run".as_ref(),
+        "--json".as_ref(),
+        "--languages".as_ref(),
+        languages.as_os_str(),
+        "--lang".as_ref(),
+        "pyfresh".as_ref(),
+        reader.path.as_os_str(),
+    ]));
+    assert_status(&result, "ok");
+    assert_eq!(stdout(&result), "fresh template\n");
 
     let report = parse(&under_wrapper(&["doctor".as_ref(), "--json".as_ref()]));
     let clone3 = &report["features"]["clone3"];
