@@ -312,3 +312,96 @@ fn host_limits_of_a_prepared_group_go_up_and_down() {
     assert!(read_limit(quota).unwrap().starts_with("50000"));
     cg.remove().unwrap();
 }
+
+/// The cgroup2 mount: `/sys/fs/cgroup` on a v2-only host, `/sys/fs/cgroup/unified` on a
+/// hybrid one like this VM's (where it has no controllers).
+fn cgroup2_mount() -> Option<PathBuf> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    mountinfo.lines().find_map(|line| {
+        let (before, after) = line.split_once(" - ")?;
+        let mount_point = before.split_whitespace().nth(4)?;
+        (after.split_whitespace().next() == Some("cgroup2")).then(|| PathBuf::from(mount_point))
+    })
+}
+
+/// A child forked into `cgroup` (with `CLONE_INTO_CGROUP` when `into` is set) that sleeps
+/// until killed. It runs no Rust that could take a lock: the test harness has threads.
+fn sleeper(into: Option<&File>) -> (i32, rustix::fd::OwnedFd) {
+    use rustix::fd::AsFd as _;
+    match crate::sys::clone_into_namespaces(0, into.map(|f| f.as_fd())).unwrap() {
+        crate::sys::Forked::Child => {
+            let _ = rustix::thread::nanosleep(&rustix::thread::Timespec {
+                tv_sec: 60,
+                tv_nsec: 0,
+            });
+            crate::sys::exit_now(0)
+        }
+        crate::sys::Forked::Parent { pid, pidfd } => (pid, pidfd.unwrap()),
+    }
+}
+
+/// Which cgroup2 group `pid` is in, as `/proc/PID/cgroup` says (the `0::` line).
+fn v2_group_of(pid: i32) -> String {
+    fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("0::").map(str::to_owned))
+        .unwrap()
+}
+
+/// The v2 mechanics on the real kernel, whatever the host's version: the cgroup2 mount takes
+/// a child straight into a new group with `CLONE_INTO_CGROUP`, or a child moved in from
+/// outside (what a host without `clone3` does); `cpu.stat` reads; `cgroup.kill` ends them;
+/// the group is removed. On this hybrid VM the cgroup2 mount has no controllers, so the
+/// limits themselves are left to the fixture tests.
+#[test]
+fn host_v2_clone_into_cgroup_attach_kill_remove() {
+    let Some(mount) = cgroup2_mount() else {
+        skip::<()>("no cgroup2 mount in /proc/self/mountinfo");
+        return;
+    };
+    let name = format!("brig-test-{}-v2", std::process::id());
+    let dir = mount.join(&name);
+    match fs::create_dir(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            skip::<()>(&format!("{}: {e}", dir.display()));
+            return;
+        }
+        Err(e) => panic!("mkdir {}: {e}", dir.display()),
+    }
+    let cgroup = Cgroup::open(&name, Group::V2(v2::Group { dir: dir.clone() })).unwrap();
+    let dir_fd = File::open(&dir).unwrap();
+
+    let (born_inside, born_pidfd) = sleeper(Some(&dir_fd));
+    assert_eq!(v2_group_of(born_inside), format!("/{name}"));
+    let (moved_in, moved_pidfd) = sleeper(None);
+    assert_ne!(v2_group_of(moved_in), format!("/{name}"));
+    cgroup.attach(moved_in).unwrap();
+    assert_eq!(v2_group_of(moved_in), format!("/{name}"));
+    let mut listed = procs(&cgroup);
+    listed.sort();
+    let mut expected = vec![born_inside, moved_in];
+    expected.sort();
+    assert_eq!(listed, expected);
+    cgroup.cpu_usage_ns().unwrap();
+
+    cgroup.kill_all().unwrap();
+    for (pid, pidfd) in [(born_inside, born_pidfd), (moved_in, moved_pidfd)] {
+        drop(pidfd);
+        let status = rustix::process::waitpid(
+            rustix::process::Pid::from_raw(pid),
+            rustix::process::WaitOptions::empty(),
+        )
+        .unwrap()
+        .unwrap()
+        .1;
+        assert_eq!(
+            status.terminating_signal(),
+            Some(libc::SIGKILL),
+            "pid {pid}"
+        );
+    }
+    cgroup.remove().unwrap();
+    assert!(!dir.exists());
+}
