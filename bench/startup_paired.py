@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 """Start-up overhead, paired run by run: the same three commands as bench/startup.sh (bare
-python3, bwrap with an equivalent setup, `brig run`), run one after the other in a rotating
+python3, bwrap with an equivalent setup, `brig run`), plus bwrap run by bench/cgrun.c, which
+does the per-run cgroup work brig does (make the group, limits, join, read the counters,
+remove it) — built with `cc` when there is one, run one after the other in a rotating
 order, N times. Each iteration's overheads are taken against that iteration's own bare python
 run, so the VM's drift (several ms within a minute here) cancels out; prints the median and mean
-of the paired overheads and their ratio.
+of the paired overheads and their ratio. "bwrap, cgroup work" is bwrap plus only what cgrun's
+cgroup work adds (bwrap+cgroup minus the same wrapper run with CGRUN_NONE, which skips it):
+what a bwrap that made its own cgroups would cost.
 
     bench/startup_paired.py BRIG [iterations] [OTHER_BRIG]     (needs root and bwrap)
 
@@ -32,29 +36,53 @@ commands = {
               f"{py} /work/pass.py").split(),
     "brig": [brig, "run", f"{work}/pass.py"],
 }
+# bwrap doing the cgroup work brig does per run (bench/cgrun.c): a fairer "equivalent setup".
+cgrun = os.path.join(work, "cgrun")
+source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cgrun.c")
+built = any(subprocess.run(["cc", "-O2", *static, "-o", cgrun, source],
+                          stderr=subprocess.DEVNULL).returncode == 0 for static in (["-static"], []))
+envs = {}
+if built:
+    commands["bwrap+cgroup"] = [cgrun] + commands["bwrap"]
+    # The same wrapper doing no cgroup work: its own fork and exec, to subtract.
+    commands["bwrap+wrapper"] = [cgrun] + commands["bwrap"]
+    envs["bwrap+wrapper"] = dict(os.environ, CGRUN_NONE="1")
+else:
+    print("bench/cgrun.c did not build: no bwrap+cgroup column", file=sys.stderr)
 if other:
     commands["brig-other"] = [other, "run", f"{work}/pass.py"]
 names = list(commands)
 
 
-def once(argv):
+def once(name):
     start = time.perf_counter()
-    subprocess.run(argv, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    subprocess.run(commands[name], check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   env=envs.get(name))
     return (time.perf_counter() - start) * 1000
 
 
 for _ in range(10):  # warm-up
     for name in names:
-        once(commands[name])
+        once(name)
 paired = {name: [] for name in names if name != "python3"}
+cgroup_work = []
 for i in range(iterations):
     order = names[i % len(names):] + names[:i % len(names)]
-    took = {name: once(commands[name]) for name in order}
+    took = {name: once(name) for name in order}
     for name in paired:
         paired[name].append(took[name] - took["python3"])
+    if built:
+        # bwrap plus only the cgroup work: the wrapper's own cost taken out, run by run.
+        cgroup_work.append(
+            took["bwrap+cgroup"] - took["bwrap+wrapper"] + took["bwrap"] - took["python3"])
+if cgroup_work:
+    paired["bwrap, cgroup work"] = cgroup_work
 for name, values in paired.items():
-    print(f"{name:<10} overhead over python3: median {statistics.median(values):6.2f} ms, "
+    print(f"{name:<18} overhead over python3: median {statistics.median(values):6.2f} ms, "
           f"mean {statistics.mean(values):6.2f} ms ({iterations} paired runs)")
-g, b = statistics.median(paired["brig"]), statistics.median(paired["bwrap"])
-print(f"brig overhead / bwrap overhead: {g / b:.2f} (medians), "
-      f"{statistics.mean(paired['brig']) / statistics.mean(paired['bwrap']):.2f} (means)")
+for base in ["bwrap", "bwrap, cgroup work"]:
+    if base not in paired:
+        continue
+    g, b = statistics.median(paired["brig"]), statistics.median(paired[base])
+    print(f"brig overhead / {base} overhead: {g / b:.2f} (medians), "
+          f"{statistics.mean(paired['brig']) / statistics.mean(paired[base]):.2f} (means)")
