@@ -190,7 +190,7 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
         }
         other => other,
     }
-    .map_err(os("clone3"));
+    .map_err(os("clone into new namespaces"));
     if !matches!(forked, Ok(Forked::Child)) {
         ctx.template.leave()?;
     }

@@ -1,7 +1,7 @@
 //! The few raw syscalls Brig needs that no safe wrapper covers: `clone3` (or `clone`) into new
 //! namespaces, `fork` inside the sandbox, `execve` with pre-built pointer arrays, `_exit`,
-//! bringing `lo` up, and `close_range`. This is the only module of the workspace allowed to use `unsafe`; every
-//! block says why it is sound.
+//! bringing `lo` up, and `close_range`. This is the only module of the workspace allowed to use
+//! `unsafe`; every block says why it is sound.
 //!
 //! Everything here is called from a single-threaded process (the sandbox helper, see
 //! `helper.rs`), which is what makes running ordinary Rust after `fork`/`clone3` sound: no other
