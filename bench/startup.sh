@@ -2,7 +2,8 @@
 # Start-up overhead of a sandboxed `pass` program, side by side: bare python3, bubblewrap with an
 # equivalent setup, and `brig run` (every layer on: user, PID, mount, network, IPC, UTS and cgroup
 # namespaces, the new root, cgroup limits, Landlock, seccomp, rlimits). Prints each mean and the
-# overhead over bare python, and the ratio of brig's overhead to bwrap's.
+# overhead over bare python, and the ratio of brig's overhead to bwrap's. When `cc` can build
+# bench/cgrun.c it also runs bwrap doing brig's per-run cgroup work, and the ratio to that.
 #
 #   bench/startup.sh [runs] [rounds]     (needs root, hyperfine, bwrap; builds brig --release)
 #
@@ -27,11 +28,25 @@ bwrap_cmd="bwrap --unshare-all --die-with-parent --new-session --clearenv --sete
  --ro-bind $work /work --chdir /work --uid 1000 --gid 1000 --hostname brig $py /work/pass.py"
 names=(python3 bwrap brig)
 commands=("$py $work/pass.py" "$bwrap_cmd" "$brig run $work/pass.py")
+# bwrap doing the per-run cgroup work brig does (bench/cgrun.c), and the same wrapper doing
+# none of it (its own fork and exec, to subtract): see bench/startup_paired.py.
+cgrun_built() {
+  local out=$1
+  shift
+  cc -O2 "$@" -static -o "$out" bench/cgrun.c 2>/dev/null || cc -O2 "$@" -o "$out" bench/cgrun.c 2>/dev/null
+}
+if cgrun_built "$work/cgrun" && cgrun_built "$work/cgrun-none" -DCGRUN_NONE; then
+  names+=(bwrap+cgroup bwrap+wrapper)
+  commands+=("$work/cgrun $bwrap_cmd" "$work/cgrun-none $bwrap_cmd")
+else
+  echo "bench/cgrun.c did not build: no bwrap+cgroup columns" >&2
+fi
+count=${#names[@]}
 per_round=$(( runs / rounds ))
 for round in $(seq 0 $(( rounds - 1 ))); do
   args=()
-  for i in 0 1 2; do
-    k=$(( (i + round) % 3 ))
+  for i in $(seq 0 $(( count - 1 ))); do
+    k=$(( (i + round) % count ))
     args+=(-n "${names[$k]}" "${commands[$k]}")
   done
   hyperfine -N --warmup 20 --runs "$per_round" --export-json "$work/round-$round.json" "${args[@]}" >&2
@@ -42,16 +57,22 @@ work, rounds = sys.argv[1], int(sys.argv[2])
 per = []
 for n in range(rounds):
     per.append({x["command"]: x for x in json.load(open(f"{work}/round-{n}.json"))["results"]})
-times = {name: [t for r in per for t in r[name]["times"]] for name in ["python3", "bwrap", "brig"]}
+names = list(per[0])
+times = {name: [t for r in per for t in r[name]["times"]] for name in names}
 bare = statistics.mean(times["python3"]) * 1000
-print(f"{'command':<8} {'mean ms':>8} {'median ms':>10} {'overhead ms':>12}")
-for name in ["python3", "bwrap", "brig"]:
+print(f"{'command':<14} {'mean ms':>8} {'median ms':>10} {'overhead ms':>12}")
+for name in names:
     mean, median = statistics.mean(times[name]) * 1000, statistics.median(times[name]) * 1000
-    print(f"{name:<8} {mean:8.2f} {median:10.2f} {mean - bare:12.2f}")
+    print(f"{name:<14} {mean:8.2f} {median:10.2f} {mean - bare:12.2f}")
 ob = statistics.mean(times["bwrap"]) * 1000 - bare
 og = statistics.mean(times["brig"]) * 1000 - bare
 print(f"pooled: brig overhead {og:.2f} ms, bwrap overhead {ob:.2f} ms, "
       f"brig overhead / bwrap overhead = {og/ob if ob > 0 else float('nan'):.2f}")
+if "bwrap+cgroup" in times:
+    work_ms = statistics.mean(times["bwrap+cgroup"]) * 1000 - statistics.mean(times["bwrap+wrapper"]) * 1000
+    oc = ob + work_ms
+    print(f"pooled: bwrap with the cgroup work (bwrap+cgroup - bwrap+wrapper + bwrap) overhead "
+          f"{oc:.2f} ms, brig overhead / that = {og/oc if oc > 0 else float('nan'):.2f}")
 if rounds > 1:
     paired = [((r["brig"]["mean"] - r["python3"]["mean"]) * 1000,
                (r["bwrap"]["mean"] - r["python3"]["mean"]) * 1000) for r in per]

@@ -6,7 +6,7 @@ remove it) — built with `cc` when there is one, run one after the other in a r
 order, N times. Each iteration's overheads are taken against that iteration's own bare python
 run, so the VM's drift (several ms within a minute here) cancels out; prints the median and mean
 of the paired overheads and their ratio. "bwrap, cgroup work" is bwrap plus only what cgrun's
-cgroup work adds (bwrap+cgroup minus the same wrapper run with CGRUN_NONE, which skips it):
+cgroup work adds (bwrap+cgroup minus the same wrapper built with -DCGRUN_NONE, which skips it):
 what a bwrap that made its own cgroups would cost.
 
     bench/startup_paired.py BRIG [iterations] [OTHER_BRIG]     (needs root and bwrap)
@@ -39,14 +39,17 @@ commands = {
 # bwrap doing the cgroup work brig does per run (bench/cgrun.c): a fairer "equivalent setup".
 cgrun = os.path.join(work, "cgrun")
 source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cgrun.c")
-built = any(subprocess.run(["cc", "-O2", *static, "-o", cgrun, source],
-                          stderr=subprocess.DEVNULL).returncode == 0 for static in (["-static"], []))
-envs = {}
+def build_cgrun(out, *flags):
+    return any(subprocess.run(["cc", "-O2", *flags, *static, "-o", out, source],
+                              stderr=subprocess.DEVNULL).returncode == 0
+               for static in (["-static"], []))
+
+
+built = build_cgrun(cgrun) and build_cgrun(cgrun + "-none", "-DCGRUN_NONE")
 if built:
     commands["bwrap+cgroup"] = [cgrun] + commands["bwrap"]
     # The same wrapper doing no cgroup work: its own fork and exec, to subtract.
-    commands["bwrap+wrapper"] = [cgrun] + commands["bwrap"]
-    envs["bwrap+wrapper"] = dict(os.environ, CGRUN_NONE="1")
+    commands["bwrap+wrapper"] = [cgrun + "-none"] + commands["bwrap"]
 else:
     print("bench/cgrun.c did not build: no bwrap+cgroup column", file=sys.stderr)
 if other:
@@ -56,8 +59,7 @@ names = list(commands)
 
 def once(name):
     start = time.perf_counter()
-    subprocess.run(commands[name], check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                   env=envs.get(name))
+    subprocess.run(commands[name], check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     return (time.perf_counter() - start) * 1000
 
 
