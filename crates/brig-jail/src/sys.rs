@@ -72,23 +72,14 @@ pub fn clone_into_namespaces(
             std::mem::size_of::<CloneArgs>(),
         )
     };
-    match ret {
-        -1 => {
-            let error = io::Error::last_os_error();
-            // No clone3: a kernel before 5.3, or a seccomp profile that answers ENOSYS so that
-            // callers fall back (Docker's default does). clone(2) makes the same child, without
-            // CLONE_INTO_CGROUP; a caller that asked for it retries without (`step::start`).
-            if error.raw_os_error() == Some(libc::ENOSYS) && cgroup.is_none() {
-                return clone_legacy(namespace_flags);
-            }
-            Err(error)
+    match forked(ret, pidfd) {
+        // No clone3: a kernel before 5.3, or a seccomp profile that answers ENOSYS so that
+        // callers fall back (Docker's default does). clone(2) makes the same child, without
+        // CLONE_INTO_CGROUP; a caller that asked for it retries without (`step::start`).
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) && cgroup.is_none() => {
+            clone_legacy(namespace_flags)
         }
-        0 => Ok(Forked::Child),
-        pid => Ok(Forked::Parent {
-            pid: pid as i32,
-            // SAFETY: with CLONE_PIDFD the kernel stored a new, owned pidfd in `pidfd`.
-            pidfd: Some(unsafe { OwnedFd::from_raw_fd(pidfd) }),
-        }),
+        other => other,
     }
 }
 
@@ -111,12 +102,18 @@ fn clone_legacy(namespace_flags: u64) -> io::Result<Forked> {
             0usize,
         )
     };
+    forked(ret, pidfd)
+}
+
+/// What a `clone`/`clone3` with CLONE_PIDFD returned (`ret`), and where it put the pidfd.
+fn forked(ret: libc::c_long, pidfd: RawFd) -> io::Result<Forked> {
     match ret {
         -1 => Err(io::Error::last_os_error()),
         0 => Ok(Forked::Child),
         pid => Ok(Forked::Parent {
             pid: pid as i32,
-            // SAFETY: with CLONE_PIDFD the kernel stored a new, owned pidfd in `pidfd`.
+            // SAFETY: the call succeeded in the parent, and with CLONE_PIDFD the kernel stored
+            // a new, owned pidfd in `pidfd`.
             pidfd: Some(unsafe { OwnedFd::from_raw_fd(pidfd) }),
         }),
     }

@@ -4,7 +4,6 @@
 mod common;
 use common::*;
 use serde_json::Value;
-use std::process::Output;
 
 #[test]
 fn run_passes_output_through_and_exits_with_the_programs_code() {
@@ -472,25 +471,17 @@ fn sandboxes_start_where_clone3_is_filtered() {
         );
         out
     };
-    let parse = |out: &Output| -> Value {
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "no JSON ({e}); stdout: {} stderr: {}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })
+    // `brig run --json ARGS` under the wrapper.
+    let run_json = |args: &[&std::ffi::OsStr]| -> Value {
+        let out = under_wrapper(&[&["run".as_ref(), "--json".as_ref()], args].concat());
+        json_of(&out, "brig run --json (under the wrapper)")
     };
 
     let py = program(
         "py",
         "import os, socket\nprint(os.getpid(), os.getuid(), socket.gethostname())",
     );
-    let result = parse(&under_wrapper(&[
-        "run".as_ref(),
-        "--json".as_ref(),
-        py.path.as_os_str(),
-    ]));
+    let result = run_json(&[py.path.as_os_str()]);
     assert_status(&result, "ok");
     assert_eq!(result["tier"], "namespace");
     // PID 2 of its own PID namespace, the sandbox user, the sandbox's hostname.
@@ -502,11 +493,7 @@ fn sandboxes_start_where_clone3_is_filtered() {
             "c",
             "#include <stdio.h>\nint main(void) { puts(\"compiled\"); return 0; }",
         );
-        let result = parse(&under_wrapper(&[
-            "run".as_ref(),
-            "--json".as_ref(),
-            c.path.as_os_str(),
-        ]));
+        let result = run_json(&[c.path.as_os_str()]);
         assert_status(&result, "ok");
         assert_eq!(stdout(&result), "compiled\n");
     }
@@ -539,19 +526,20 @@ fn sandboxes_start_where_clone3_is_filtered() {
         "py",
         &format!("print(open('{}/marker').read())", fresh.path().display()),
     );
-    let result = parse(&under_wrapper(&[
-        "run".as_ref(),
-        "--json".as_ref(),
+    let result = run_json(&[
         "--languages".as_ref(),
         languages.as_os_str(),
         "--lang".as_ref(),
         "pyfresh".as_ref(),
         reader.path.as_os_str(),
-    ]));
+    ]);
     assert_status(&result, "ok");
     assert_eq!(stdout(&result), "fresh template\n");
 
-    let report = parse(&under_wrapper(&["doctor".as_ref(), "--json".as_ref()]));
+    let report = json_of(
+        &under_wrapper(&["doctor".as_ref(), "--json".as_ref()]),
+        "brig doctor --json (under the wrapper)",
+    );
     let clone3 = &report["features"]["clone3"];
     assert_eq!(clone3["ok"], true);
     assert!(

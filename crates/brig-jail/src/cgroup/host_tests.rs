@@ -360,6 +360,10 @@ fn host_v2_clone_into_cgroup_attach_kill_remove() {
         skip::<()>("no cgroup2 mount in /proc/self/mountinfo");
         return;
     };
+    if !crate::sys::clone3_available() {
+        skip::<()>("clone3 is refused here (ENOSYS): no CLONE_INTO_CGROUP to test");
+        return;
+    }
     let name = format!("brig-test-{}-v2", std::process::id());
     let dir = mount.join(&name);
     match fs::create_dir(&dir) {
@@ -373,11 +377,6 @@ fn host_v2_clone_into_cgroup_attach_kill_remove() {
     let cgroup = Cgroup::open(&name, Group::V2(v2::Group { dir: dir.clone() })).unwrap();
     let dir_fd = File::open(&dir).unwrap();
 
-    if !crate::sys::clone3_available() {
-        fs::remove_dir(&dir).ok();
-        skip::<()>("clone3 is refused here (ENOSYS): no CLONE_INTO_CGROUP to test");
-        return;
-    }
     let (born_inside, born_pidfd) = sleeper(Some(&dir_fd));
     assert_eq!(v2_group_of(born_inside), format!("/{name}"));
     let (moved_in, moved_pidfd) = sleeper(None);

@@ -84,9 +84,14 @@ pub fn program(ext: &str, source: &str) -> Program {
 /// Runs `brig run --json [flags] FILE [-- args]` with `stdin` and returns the result object.
 pub fn run_json(file: &Path, flags: &[&str], args: &[&str], stdin: &[u8]) -> Value {
     let out = run_raw(file, &[&["--json"], flags].concat(), args, stdin);
+    json_of(&out, "brig run --json")
+}
+
+/// The JSON that `command` printed on stdout; panics with both streams if it is not JSON.
+pub fn json_of(out: &Output, command: &str) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
-            "brig run --json did not print JSON ({e}); stdout: {} stderr: {}",
+            "{command} did not print JSON ({e}); stdout: {} stderr: {}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         )
