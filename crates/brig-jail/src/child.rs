@@ -2,10 +2,10 @@
 //!
 //! The child is PID 1 of a new PID namespace (the sandbox's init). It finishes the setup that
 //! must happen inside the new namespaces, then forks the program as PID 2 and reaps: when the
-//! program exits, init reports its wait status and exits, and the kernel kills whatever else is
-//! left in the namespace (a daemonised child cannot outlive the run). The program is not PID 1
-//! so that it gets ordinary signal semantics (`abort()` is SIGABRT, not a silently ignored
-//! signal) and so that orphans are reaped.
+//! program exits, init sends SIGKILL to everything else in the namespace, reports the
+//! program's wait status and exits (a daemonised child cannot outlive the run). The program is
+//! not PID 1 so that it gets ordinary signal semantics (`abort()` is SIGABRT, not a silently
+//! ignored signal) and so that orphans are reaped.
 //!
 //! Runs in a fork of the single-threaded helper, so ordinary Rust is fine here; everything that
 //! can be prepared (argv/env C strings, the seccomp program, rlimits) was prepared before
@@ -141,10 +141,24 @@ pub fn init(plan: &ChildPlan<'_>, mut fds: ChildFds) -> ! {
         crate::agent::serve::run(socket, plan.kernel.cloned())
     }
     match sys::spawn_sharing_memory(&mut || program(plan, &fds, &filter)) {
-        Ok(pid) => reap_until(
-            Pid::from_raw(pid).expect("clone returned pid 0"),
-            &fds.status,
-        ),
+        Ok(pid) => {
+            // The program has exec'd (or reported its failure and exited): of its pipes, init
+            // keeps only the status, so the output and error pipes reach EOF as soon as the
+            // program and what it started are gone.
+            let ChildFds {
+                go,
+                error,
+                status,
+                seccomp,
+                stdin,
+                stdout,
+                stderr,
+                agent,
+                zygote,
+            } = fds;
+            drop((go, error, seccomp, stdin, stdout, stderr, agent, zygote));
+            reap_until(Pid::from_raw(pid).expect("clone returned pid 0"), &status)
+        }
         Err(e) => {
             report(&fds.error, "fork the program", e.to_string());
             sys::exit_now(1)
@@ -316,12 +330,15 @@ fn program(plan: &ChildPlan<'_>, fds: &ChildFds, filter: &seccompiler::BpfProgra
     })
 }
 
-/// Init's last job: reap every process; when the program exits, send its raw wait status to
-/// the helper and exit, which ends the PID namespace and everything left in it.
+/// Init's last job: reap every process; when the program exits, SIGKILL every other process
+/// of the sandbox, send the program's raw wait status to the helper, and exit, which ends the
+/// PID namespace. The kill comes first so that the status means the run is over: nothing of
+/// the sandbox runs user code once the helper has it (`teardown`).
 fn reap_until(program: Pid, status_pipe: &OwnedFd) -> ! {
     loop {
         match rustix::process::wait(WaitOptions::empty()) {
             Ok(Some((pid, status))) if pid == program => {
+                sys::kill_every_other_process();
                 let raw = status.as_raw().to_le_bytes();
                 let _ = rustix::io::write(status_pipe, &raw);
                 sys::exit_now(0)

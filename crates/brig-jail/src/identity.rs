@@ -112,6 +112,16 @@ impl HostId {
         Err(IdentityError::Exhausted(range.count))
     }
 
+    /// A copy of the claim's lock fd, which keeps the id claimed while it is open (after this
+    /// value is gone: see `teardown`). None when nothing is locked.
+    pub(crate) fn hold(&self) -> io::Result<Option<OwnedFd>> {
+        self._lock
+            .as_ref()
+            .map(|fd| rustix::io::fcntl_dupfd_cloexec(fd, 0))
+            .transpose()
+            .map_err(io::Error::from)
+    }
+
     /// The line for `/proc/<pid>/uid_map`.
     pub fn uid_map(&self) -> String {
         format!("{SANDBOX_UID} {} 1\n", self.uid)

@@ -17,6 +17,7 @@
 //! | stdio, session, cwd, fds kept, then `execve` (every program started) | `exec` |
 //! | cgroups v1 / v2 | `cgroup` |
 //! | deadline, CPU budget, output limit | `supervise` |
+//! | the end of a sandbox once its result is out (in place, or by a reaper) | `teardown` |
 //! | what the host supports (`brig doctor`) | `probe` |
 
 pub mod agent;
@@ -41,6 +42,7 @@ pub mod spec;
 mod step;
 pub mod supervise;
 mod sys;
+pub mod teardown;
 mod template;
 pub mod zygote;
 
@@ -77,6 +79,10 @@ pub struct JailConfig {
     /// Sweep stale cgroups while the first step runs (for `brig run`, where every run is a
     /// start of Brig); off the critical path, since the program is already running.
     pub sweep_while_running: bool,
+    /// Return a run's result as soon as it is known, leaving the end of its sandboxes (the
+    /// kernel's teardown, the cgroup's removal, the claims' release) to
+    /// `teardown::finish_in_background` or `teardown::finish_now`, which the caller must call.
+    pub defer_teardown: bool,
 }
 
 impl Default for JailConfig {
@@ -97,6 +103,7 @@ impl Default for JailConfig {
             helper: std::env::current_exe().unwrap_or_else(|_| "brig".into()),
             netns_pool: 64,
             sweep_while_running: false,
+            defer_teardown: false,
         }
     }
 }

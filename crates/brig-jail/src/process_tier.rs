@@ -162,6 +162,7 @@ fn run_in(
                 error: error_r,
                 status: status_r,
                 pidfd,
+                status_ends_run: false,
             },
             index,
             &step.limits,

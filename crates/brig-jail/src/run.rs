@@ -12,7 +12,8 @@
 //! 5. per step: a cgroup; pipes; `clone3` into user, PID, mount (a copy of the template), IPC
 //!    and UTS namespaces; id maps and cgroup attach from outside; then release the child and
 //!    `supervise::watch` it; read the cgroup's counters, remove it, and stop at the first step
-//!    that did not exit 0.
+//!    that did not exit 0. What is left of each sandbox once its result is known is done
+//!    before the next step, or deferred (`teardown`).
 
 use brig_core::Exit;
 use rustix::fd::OwnedFd;
@@ -236,10 +237,11 @@ pub fn run_here(
         );
     }
     let mut report = Report { steps: Vec::new() };
+    let mut teardowns = Vec::new();
     let mut stdin = stdin;
     for (index, step) in spec.steps.iter().enumerate() {
         let step_stdin = if step.stdin { stdin.take() } else { None };
-        let step_report = run_step(StepContext {
+        let (step_report, teardown) = run_step(StepContext {
             spec,
             step,
             index,
@@ -255,11 +257,32 @@ pub fn run_here(
             zygote: None,
             sweep_stale: index == 0 && config.sweep_while_running,
         })?;
+        if config.defer_teardown {
+            teardowns.push(teardown);
+        } else {
+            teardown.complete()?;
+        }
         let succeeded = step_report.termination.exit == Exit::Code(0)
             && step_report.termination.killed_for.is_none();
         report.steps.push(step_report);
         if !succeeded {
             break;
+        }
+    }
+    if !teardowns.is_empty() {
+        // The claims stay held until the sandboxes are gone (or, if they cannot be, the
+        // sandboxes' end is waited for here).
+        let netns_hold = _netns.as_ref().map(crate::netns::Claim::hold).transpose();
+        match (host.hold(), netns_hold) {
+            (Ok(host_hold), Ok(netns_hold)) => crate::teardown::defer(
+                teardowns,
+                host_hold.into_iter().chain(netns_hold.flatten()).collect(),
+            ),
+            _ => {
+                for teardown in teardowns {
+                    teardown.complete()?;
+                }
+            }
         }
     }
     Ok(report)

@@ -17,6 +17,7 @@ use crate::run::{JailError, os, os_errno, phase};
 use crate::spec::{SandboxSpec, Step};
 use crate::supervise::{self, StepFds};
 use crate::sys::{self, Forked, PreparedExec};
+use crate::teardown::Teardown;
 
 pub(crate) struct StepContext<'a> {
     pub(crate) spec: &'a SandboxSpec,
@@ -93,7 +94,8 @@ pub fn process_start_time() -> u64 {
     })
 }
 
-pub(crate) fn run_step(mut ctx: StepContext<'_>) -> Result<StepReport, JailError> {
+/// Runs one step to its result; what is left of its sandbox is the returned `Teardown`.
+pub(crate) fn run_step(mut ctx: StepContext<'_>) -> Result<(StepReport, Teardown), JailError> {
     let started = start(&mut ctx)?;
     finish(started, ctx)
 }
@@ -304,8 +306,10 @@ impl Started {
     }
 }
 
-/// Watches a started one-shot step to its end and reports it.
-fn finish(started: Started, ctx: StepContext<'_>) -> Result<StepReport, JailError> {
+/// Watches a started one-shot step until its result is known: the program's status is in and
+/// its output drained (init has killed the rest of the sandbox by then), or init has gone. The
+/// cgroup's counters are read at that point; the rest is the returned `Teardown`.
+fn finish(started: Started, ctx: StepContext<'_>) -> Result<(StepReport, Teardown), JailError> {
     let Started {
         pid,
         pidfd,
@@ -317,38 +321,48 @@ fn finish(started: Started, ctx: StepContext<'_>) -> Result<StepReport, JailErro
     } = started;
     let step = ctx.step;
     let limits = &step.limits;
-
-    let observed = supervise::watch(
-        StepFds {
-            stdout: stdout_r,
-            stderr: stderr_r,
-            error: error_r,
-            status: status_r,
-            pidfd,
-        },
-        ctx.index,
-        limits,
-        cgroup.as_ref(),
-        ctx.control,
-        ctx.sink,
-        &|| {},
-    )
-    .map_err(os("supervise"))?;
-    // Reap init (it has exited, or was killed, when watch returns).
-    let _ = rustix::process::waitpid(
-        rustix::process::Pid::from_raw(pid),
-        rustix::process::WaitOptions::empty(),
-    );
-    phase("program exited");
-    let stats = match &cgroup {
-        Some(cgroup) => Some(cgroup.stats()?),
-        None => None,
+    // The watch takes one pidfd; the teardown keeps the other.
+    let watch_pidfd = rustix::io::fcntl_dupfd_cloexec(&pidfd, 0).map_err(os_errno("dup a pidfd"));
+    let watched = watch_pidfd.and_then(|watch_pidfd| {
+        supervise::watch(
+            StepFds {
+                stdout: stdout_r,
+                stderr: stderr_r,
+                error: error_r,
+                status: status_r,
+                pidfd: watch_pidfd,
+                status_ends_run: true,
+            },
+            ctx.index,
+            limits,
+            cgroup.as_ref(),
+            ctx.control,
+            ctx.sink,
+            &|| {},
+        )
+        .map_err(os("supervise"))
+    });
+    let observed = match watched {
+        Ok(observed) => observed,
+        Err(e) => {
+            let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
+            // Dropped, the teardown is done here and now.
+            drop(Teardown::new(pid, pidfd, cgroup));
+            return Err(e);
+        }
     };
-    if let Some(cgroup) = cgroup {
-        cgroup.remove()?;
-    }
-    phase("cgroup removed");
-    conclude(&step.name, observed, stats)
+    // Init is exiting of itself (or has, or was killed); this makes sure of it.
+    let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
+    phase("program exited");
+    let stats = cgroup
+        .as_ref()
+        .map(crate::cgroup::Cgroup::stats)
+        .transpose();
+    let teardown = Teardown::new(pid, pidfd, cgroup);
+    let report = stats
+        .map_err(JailError::from)
+        .and_then(|stats| conclude(&step.name, observed, stats))?;
+    Ok((report, teardown))
 }
 
 /// A step's report from what the watch observed and the cgroup's counters, or the setup

@@ -35,6 +35,10 @@ pub struct StepFds {
     pub status: OwnedFd,
     /// Readable when init has exited.
     pub pidfd: OwnedFd,
+    /// The status comes from an init that first sent SIGKILL to every other process of the
+    /// sandbox (`child::reap_until`): once it is in and the pipes are at EOF, the run is over
+    /// and the watch ends without waiting for the init's exit (see `teardown`).
+    pub status_ends_run: bool,
 }
 
 /// What the loop observed.
@@ -49,7 +53,7 @@ pub struct Observed {
     pub stdout: Vec<u8>,
     /// Captured stderr.
     pub stderr: Vec<u8>,
-    /// From start until init exited.
+    /// From start until the run was over (init exited, or the status ended it).
     pub wall: Duration,
 }
 
@@ -120,6 +124,7 @@ pub fn watch(
     let mut exit = None;
     let mut setup_error = Vec::new();
     let mut init_exited_at: Option<Instant> = None;
+    let mut ended_at: Option<Instant> = None;
     let (mut stdout_open, mut stderr_open, mut error_open, mut status_open) =
         (true, true, true, true);
     let mut control_open = control.is_some();
@@ -155,6 +160,11 @@ pub fn watch(
         if let Some(at) = init_exited_at
             && (done_reading || now.duration_since(at) > DRAIN_GRACE)
         {
+            break;
+        }
+        if fds.status_ends_run && done_reading && exit.is_some() {
+            crate::run::phase("run over");
+            ended_at = Some(now);
             break;
         }
         let timeout = match init_exited_at {
@@ -272,7 +282,7 @@ pub fn watch(
         setup_failure,
         stdout: capture.stdout,
         stderr: capture.stderr,
-        wall: init_exited_at.unwrap_or_else(Instant::now) - start,
+        wall: ended_at.or(init_exited_at).unwrap_or_else(Instant::now) - start,
     })
 }
 

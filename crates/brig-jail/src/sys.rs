@@ -1,6 +1,7 @@
 //! The few raw syscalls Brig needs that no safe wrapper covers: `clone3` (or `clone`) into new
 //! namespaces, `fork` inside the sandbox, `execve` with pre-built pointer arrays, `_exit`,
-//! bringing `lo` up, and `close_range`. This is the only module of the workspace allowed to use
+//! bringing `lo` up, `close_range`, `kill(-1)`, and the detached reaper that ends a sandbox
+//! after `brig run` has exited. This is the only module of the workspace allowed to use
 //! `unsafe`; every block says why it is sound.
 //!
 //! Everything here is called from a single-threaded process (the sandbox helper, see
@@ -192,6 +193,141 @@ pub fn spawn_sharing_memory(child: &mut dyn FnMut()) -> io::Result<i32> {
     if pid == -1 { Err(error) } else { Ok(pid) }
 }
 
+/// What a detached reaper (`spawn_reaper`) does once the process that started it has gone:
+/// wait for every pidfd of `pidfds` to report its process gone, then remove each directory of
+/// `dirs` (cgroups; retried while the kernel still counts an exiting task in one). Every fd
+/// not listed in `keep` is closed first, so the reaper holds none of its caller's pipes
+/// (stdout, a test harness's) open; what it keeps (pidfds, lock files) is released when it
+/// exits. Plain data that nobody frees or changes once the reaper runs (`&'static`).
+pub struct ReaperPlan {
+    /// Fds to keep open, sorted ascending: the pidfds and the claims (locks) to hold.
+    pub keep: Vec<RawFd>,
+    /// Processes to wait for.
+    pub pidfds: Vec<RawFd>,
+    /// Directories to remove once they are gone.
+    pub dirs: Vec<CString>,
+}
+
+/// How long a reaper waits for a sandbox's init (which has been sent SIGKILL) to be gone
+/// before giving up; what it leaves, the next start's sweep removes.
+const REAPER_WAIT_SECS: i64 = 30;
+/// How often, and how many times, a reaper retries an `rmdir` that answers EBUSY.
+const REAPER_RMDIR_PAUSE_NS: i64 = 1_000_000;
+const REAPER_RMDIR_TRIES: u32 = 2_000;
+
+/// Starts a process that carries out `plan` after we are gone, without making us wait: the
+/// end of a sandbox whose result is already known (`teardown::finish_in_background`). It
+/// shares our memory (`CLONE_VM`, on a stack of its own, never unmapped), so starting it copies
+/// no page tables, and our own exit then skips unmapping our address space: the reaper does
+/// that, off the caller's clock. Returns its pid.
+///
+/// The reaper runs at the same time as we do, on our memory and with our thread pointer, so it
+/// touches nothing but `plan` and its own stack, calls nothing that allocates, locks, panics or
+/// sets `errno` (rustix's raw syscalls), and ends with the raw `exit` syscall: our heap, stdio
+/// and thread-local state stay ours alone.
+pub fn spawn_reaper(plan: &'static ReaperPlan) -> io::Result<i32> {
+    const STACK_BYTES: usize = 64 * 1024;
+    extern "C" fn reaper(arg: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: `arg` is the `&'static ReaperPlan` passed below: alive for the whole process.
+        let plan = unsafe { &*(arg as *const ReaperPlan) };
+        reap(plan);
+        // SAFETY: the raw exit syscall ends this process (its own thread group: no
+        // CLONE_THREAD) without running anything of libc's or Rust's exit path, which belong
+        // to the process we share memory with. It does not return.
+        unsafe { libc::syscall(libc::SYS_exit, 0) };
+        0
+    }
+    // SAFETY: a fresh private anonymous mapping that nothing else refers to. It is never
+    // unmapped: the reaper may outlive us, and the address space goes with the last of us.
+    let stack = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            STACK_BYTES,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+            -1,
+            0,
+        )
+    };
+    if stack == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the stack top is the end of our mapping (page-aligned). The child runs `reaper`
+    // there on shared memory under the contract above; it gets copies of our fd table, fs and
+    // signal state (no CLONE_FILES, CLONE_FS, CLONE_SIGHAND, CLONE_THREAD), and SIGCHLD tells
+    // whoever is its parent by then that it ended.
+    let pid = unsafe {
+        libc::clone(
+            reaper,
+            (stack as *mut u8).add(STACK_BYTES) as *mut libc::c_void,
+            libc::CLONE_VM | libc::SIGCHLD,
+            plan as *const ReaperPlan as *mut libc::c_void,
+        )
+    };
+    if pid == -1 {
+        let error = io::Error::last_os_error();
+        // SAFETY: no child was started: the stack is ours alone.
+        unsafe { libc::munmap(stack, STACK_BYTES) };
+        return Err(error);
+    }
+    Ok(pid)
+}
+
+/// The reaper's work (see `spawn_reaper` for what it may and may not call).
+fn reap(plan: &ReaperPlan) {
+    let mut next: u32 = 0;
+    for &fd in &plan.keep {
+        let fd = fd as u32;
+        if fd > next {
+            close_fds(next, fd - 1);
+        }
+        next = fd.saturating_add(1);
+    }
+    close_fds(next, u32::MAX);
+    for &pidfd in &plan.pidfds {
+        // SAFETY: `pidfd` is in `keep`: open in our fd table until we exit.
+        let fd = unsafe { BorrowedFd::borrow_raw(pidfd) };
+        let mut polled = [rustix::event::PollFd::new(
+            &fd,
+            rustix::event::PollFlags::IN,
+        )];
+        let timeout = rustix::event::Timespec {
+            tv_sec: REAPER_WAIT_SECS,
+            tv_nsec: 0,
+        };
+        // Until it is gone, the wait times out (the next start's sweep sees to the rest) or
+        // fails; only an interrupted wait is retried.
+        while let Err(rustix::io::Errno::INTR) = rustix::event::poll(&mut polled, Some(&timeout)) {}
+    }
+    for dir in &plan.dirs {
+        for _ in 0..REAPER_RMDIR_TRIES {
+            match rustix::fs::rmdir(dir.as_c_str()) {
+                Err(rustix::io::Errno::BUSY) | Err(rustix::io::Errno::INTR) => {
+                    let pause = rustix::thread::Timespec {
+                        tv_sec: 0,
+                        tv_nsec: REAPER_RMDIR_PAUSE_NS,
+                    };
+                    let _ = rustix::thread::nanosleep(&pause);
+                }
+                // Removed, already gone, or not ours to remove: done with it.
+                _ => break,
+            }
+        }
+    }
+}
+
+/// `close_range(first, last, 0)`. Through libc's `syscall`, which writes `errno` only on
+/// failure, and close_range fails only for `first > last`, which `reap` never asks: so the
+/// reaper leaves the `errno` it shares with the process that started it alone.
+fn close_fds(first: u32, last: u32) {
+    if first > last {
+        return;
+    }
+    // SAFETY: closes fds of the reaper's own fd table (a copy of its parent's, in which no Rust
+    // owner lives); the call touches no memory.
+    unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
+}
+
 /// An `execve` prepared before forking: the strings and the NULL-terminated pointer arrays.
 pub struct PreparedExec {
     program: CString,
@@ -256,6 +392,15 @@ impl PreparedExec {
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit is always safe to call; it does not return.
     unsafe { libc::_exit(code) }
+}
+
+/// `kill(-1, SIGKILL)`: from a PID namespace's init, SIGKILL to every other process of the
+/// namespace (init itself is spared). Once it returns, each has the signal pending and runs no
+/// more user code; a fork racing with it is either killed too or fails. Errors (ESRCH: nobody
+/// left) do not matter.
+pub fn kill_every_other_process() {
+    // SAFETY: kill(2) takes no pointers.
+    unsafe { libc::kill(-1, libc::SIGKILL) };
 }
 
 /// Marks every fd from `first` up close-on-exec, so the program inherits only 0, 1 and 2.
@@ -351,4 +496,60 @@ pub fn fd_number(n: RawFd) -> OwnedFd {
     // SAFETY: only used as a dup2 target in a forked child, where fd `n` is either free or one
     // we are about to replace; the value is forgotten, never closed by Rust.
     unsafe { OwnedFd::from_raw_fd(n) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+    use std::time::{Duration, Instant};
+
+    /// The reaper lets go of every fd it does not keep at once, waits for the process behind
+    /// its pidfd, then removes the directories.
+    #[test]
+    fn a_reaper_closes_what_it_does_not_keep_waits_then_removes() {
+        let dir = tempfile::tempdir().unwrap();
+        let dirs: Vec<PathBuf> = ["a", "b"].iter().map(|n| dir.path().join(n)).collect();
+        for d in &dirs {
+            std::fs::create_dir(d).unwrap();
+        }
+        let mut sleeper = std::process::Command::new("/bin/sleep")
+            .arg("0.5")
+            .spawn()
+            .unwrap();
+        let pid = rustix::process::Pid::from_raw(sleeper.id() as i32).unwrap();
+        let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).unwrap();
+        let (read_end, write_end) =
+            rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
+        let plan: &'static ReaperPlan = Box::leak(Box::new(ReaperPlan {
+            keep: vec![pidfd.as_raw_fd()],
+            pidfds: vec![pidfd.as_raw_fd()],
+            dirs: dirs
+                .iter()
+                .map(|d| CString::new(d.to_str().unwrap()).unwrap())
+                .collect(),
+        }));
+        let started = Instant::now();
+        let reaper = spawn_reaper(plan).unwrap();
+        drop(write_end);
+        // EOF long before the sleeper ends: the reaper's copy of the write end is closed.
+        let mut byte = [0u8; 1];
+        assert_eq!(rustix::io::read(&read_end, &mut byte).unwrap(), 0);
+        assert!(started.elapsed() < Duration::from_millis(400));
+        assert!(dirs.iter().all(|d| d.exists()), "removed before the wait");
+        let status = rustix::process::waitpid(
+            Some(rustix::process::Pid::from_raw(reaper).unwrap()),
+            rustix::process::WaitOptions::empty(),
+        )
+        .unwrap()
+        .unwrap()
+        .1;
+        assert_eq!(status.exit_status(), Some(0));
+        assert!(started.elapsed() >= Duration::from_millis(450));
+        assert!(
+            sleeper.try_wait().unwrap().is_some(),
+            "sleeper still running"
+        );
+        assert!(dirs.iter().all(|d| !d.exists()), "left: {dirs:?}");
+    }
 }

@@ -485,6 +485,7 @@ fn watch_run(
             status: fds.status,
             // EOF once the run's init has exited.
             pidfd: fds.life,
+            status_ends_run: false,
         },
         0,
         limits,

@@ -163,8 +163,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     }
     // A crashed Brig leaves nothing behind for long: the next start removes its cgroups (while
     // the program runs).
+    // The result is out as soon as it is known; the sandboxes' end (the kernel's teardown, the
+    // cgroups' removal, the id's release) goes on in a reaper after we exit.
     let jail = JailConfig {
         sweep_while_running: true,
+        defer_teardown: true,
         ..JailConfig::default()
     };
     let engine = engine_with(languages, jail);
@@ -173,7 +176,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     } else {
         engine.run_language(&language, &request, &mut Passthrough { run_step })?
     };
-    Ok(finish(&args, &result, false))
+    let code = finish(&args, &result, false);
+    if let Err(e) = brig_jail::teardown::finish_in_background() {
+        eprintln!("brig: cleaning up after the sandbox: {e}");
+    }
+    Ok(code)
 }
 
 fn engine_with(languages: Languages, jail: JailConfig) -> Engine {

@@ -363,6 +363,69 @@ fn brig_run_sweeps_cgroups_left_by_a_dead_brig() {
     }
 }
 
+/// `brig run` exits once the result is out; a reaper it leaves behind finishes the sandbox's
+/// teardown and removes the run's cgroups. A daemon with 300 MiB to unmap makes that teardown
+/// outlast `brig run`.
+#[test]
+fn brig_run_leaves_no_cgroup_once_its_reaper_is_done() {
+    use std::io::{BufRead, Write};
+    if no_sandbox() {
+        return;
+    }
+    let p = program(
+        "py",
+        "import os, sys, time\n\
+         r, w = os.pipe()\n\
+         if os.fork() == 0:\n    \
+             os.setsid()\n    \
+             b = bytearray(300 << 20)\n    \
+             for i in range(0, len(b), 4096):\n        b[i] = 1\n    \
+             os.write(w, b'x')\n    \
+             time.sleep(60)\n\
+         os.read(r, 1)\n\
+         print('ready', flush=True)\n\
+         sys.stdin.readline()\n",
+    );
+    let mut child = brig()
+        .args(["run", "--memory", "1GiB"])
+        .arg(&p.path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wherever the cgroups live (v1 controllers or the v2 tree): this run's.
+    let prefix = format!("run-{}-", child.id());
+    let parents = ["memory", "pids", "cpu", "cpuacct", ""]
+        .map(|c| std::path::Path::new("/sys/fs/cgroup").join(c).join("brig"));
+    let ours = || -> Vec<std::path::PathBuf> {
+        parents
+            .iter()
+            .filter_map(|parent| std::fs::read_dir(parent).ok())
+            .flat_map(|entries| entries.flatten())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .map(|e| e.path())
+            .collect()
+    };
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "ready\n");
+    assert!(
+        !ours().is_empty(),
+        "no cgroup named {prefix}* while it runs"
+    );
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !ours().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(ours(), Vec::<std::path::PathBuf>::new(), "cgroups left");
+}
+
 /// `brig run` enters and leaves mount namespaces (the kept template) and comes back to its
 /// working directory each time: a working directory that no longer exists is not an error.
 #[test]

@@ -363,16 +363,50 @@ fn a_daemonized_child_does_not_outlive_the_run() {
     );
     assert_status(&result, "ok");
     assert_eq!(stdout(&result), "started\n");
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        let cmdline = String::from_utf8_lossy(&cmdline);
+    // `brig run` has exited, maybe before the kernel finished tearing the sandbox down: the
+    // daemon may still be exiting, but it must already have SIGKILL pending (init sends it
+    // before reporting the program's status), so it runs no more code.
+    let daemons = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                let cmdline = std::fs::read(p.join("cmdline")).unwrap_or_default();
+                String::from_utf8_lossy(&cmdline).contains(&token)
+            })
+            .collect()
+    };
+    for daemon in daemons() {
+        let Ok(status) = std::fs::read_to_string(daemon.join("status")) else {
+            continue; // gone meanwhile
+        };
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(str::trim)
+                .unwrap_or("")
+                .to_owned()
+        };
+        let pending = u64::from_str_radix(&field("SigPnd:"), 16).unwrap_or(0)
+            | u64::from_str_radix(&field("ShdPnd:"), 16).unwrap_or(0);
+        let sigkill = 1u64 << (9 - 1);
         assert!(
-            !cmdline.contains(&token),
-            "daemon survived: {:?}",
-            entry.path()
+            pending & sigkill != 0 || field("State:").starts_with(['Z', 'X']),
+            "daemon {daemon:?} alive without SIGKILL pending: {status}"
         );
     }
+    // And soon gone altogether.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !daemons().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(
+        daemons(),
+        Vec::<std::path::PathBuf>::new(),
+        "daemon survived"
+    );
 }
 
 #[test]

@@ -572,6 +572,11 @@ impl Cgroup {
         cgroupfs::kill_listed(&self.group.dirs())
     }
 
+    /// The group's directories (one per v1 hierarchy, or the v2 one).
+    pub(crate) fn dir_paths(&self) -> Vec<PathBuf> {
+        self.group.dirs()
+    }
+
     /// One attempt at removing the group, without waiting: `Ok(false)` while its last tasks
     /// are still exiting (try again later, or [`Cgroup::remove`]).
     pub fn try_remove(&self) -> Result<bool, CgroupError> {

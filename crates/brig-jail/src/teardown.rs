@@ -1,0 +1,168 @@
+//! The end of a sandbox after its result is known.
+//!
+//! A one-shot step's result is final when the program's status arrives and its output pipes
+//! are at EOF: by then the sandbox's init has sent SIGKILL to every other process of the
+//! sandbox (`child::reap_until`), so nothing of it runs user code again, and the cgroup's
+//! counters hold everything the program did. What is left is the kernel's work — the init's
+//! exit, the PID, mount and IPC namespaces' teardown, about a millisecond here — and ours after
+//! it: reap the init, remove the cgroup, release the host id and the network namespace. Until
+//! then the claims (id, network namespace) stay held: the next sandbox to get them finds
+//! nothing of this one.
+//!
+//! A [`Teardown`] is that remainder for one step. By default it is done in place, before the
+//! next step or the return of `run_here` (the helper of `brig serve`, tests). With
+//! [`crate::JailConfig::defer_teardown`] the run queues it instead, with its claims, and the
+//! caller finishes it once the result is out: `brig run` prints the result, hands the queue to
+//! a reaper process ([`finish_in_background`]) and exits, as bubblewrap's monitor exits without
+//! waiting for its sandbox's teardown.
+
+use rustix::fd::{AsRawFd, OwnedFd};
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::sync::Mutex;
+
+use crate::cgroup::Cgroup;
+use crate::run::JailError;
+
+/// What is left of one step's sandbox once its result is known. Dropped, it is done in place
+/// (errors ignored): a run that fails half-way leaves nothing behind either.
+#[derive(Debug)]
+pub(crate) struct Teardown {
+    pid: i32,
+    pidfd: Option<OwnedFd>,
+    cgroup: Option<Cgroup>,
+}
+
+impl Teardown {
+    /// The remainder of the sandbox whose init is `pid`: the init has been sent SIGKILL, or is
+    /// exiting of itself.
+    pub(crate) fn new(pid: i32, pidfd: OwnedFd, cgroup: Option<Cgroup>) -> Teardown {
+        Teardown {
+            pid,
+            pidfd: Some(pidfd),
+            cgroup,
+        }
+    }
+
+    /// Waits for the init to be gone, reaps it, removes the cgroup.
+    pub(crate) fn complete(mut self) -> Result<(), JailError> {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Result<(), JailError> {
+        if let Some(pidfd) = self.pidfd.take() {
+            let _ = rustix::process::waitpid(
+                rustix::process::Pid::from_raw(self.pid),
+                rustix::process::WaitOptions::empty(),
+            );
+            drop(pidfd);
+        }
+        match self.cgroup.take() {
+            Some(cgroup) => Ok(cgroup.remove()?),
+            None => Ok(()),
+        }
+    }
+
+    /// Leaves the work to a reaper that has its own copies of the fds: ours close, and the
+    /// cgroup's directories stay (dropping a `Cgroup` leaves them alone).
+    fn hand_over(mut self) {
+        self.pidfd = None;
+        self.cgroup = None;
+    }
+}
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
+/// A run's teardowns and the claims they keep held.
+struct Deferred {
+    sandboxes: Vec<Teardown>,
+    /// Copies of the claims' lock fds (host id, network namespace): a lock lasts as long as
+    /// one fd of its open file lasts.
+    holds: Vec<OwnedFd>,
+}
+
+/// The runs of this process whose teardown was deferred.
+static DEFERRED: Mutex<Vec<Deferred>> = Mutex::new(Vec::new());
+
+/// Queues a run's teardowns (with its claims) for `finish_now` or `finish_in_background`.
+pub(crate) fn defer(sandboxes: Vec<Teardown>, holds: Vec<OwnedFd>) {
+    if sandboxes.is_empty() {
+        return;
+    }
+    DEFERRED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .push(Deferred { sandboxes, holds });
+}
+
+fn take_deferred() -> Vec<Deferred> {
+    std::mem::take(&mut *DEFERRED.lock().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// Finishes every deferred teardown here and now (waits for each sandbox to be gone). The
+/// first error is returned; the rest are still attempted.
+pub fn finish_now() -> Result<(), JailError> {
+    let mut first_error = None;
+    for deferred in take_deferred() {
+        for sandbox in deferred.sandboxes {
+            if let Err(e) = sandbox.complete() {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Hands every deferred teardown to a reaper process that finishes it after this process has
+/// exited (see `sys::spawn_reaper`), so that the caller may exit as soon as the result is out.
+/// Nothing deferred: nothing started. If the reaper cannot be started, the teardowns are
+/// finished here instead.
+pub fn finish_in_background() -> Result<(), JailError> {
+    let deferred = take_deferred();
+    if deferred.is_empty() {
+        return Ok(());
+    }
+    let mut keep = Vec::new();
+    let mut pidfds = Vec::new();
+    let mut dirs = Vec::new();
+    for run in &deferred {
+        keep.extend(run.holds.iter().map(|fd| fd.as_raw_fd()));
+        for sandbox in &run.sandboxes {
+            if let Some(pidfd) = &sandbox.pidfd {
+                keep.push(pidfd.as_raw_fd());
+                pidfds.push(pidfd.as_raw_fd());
+            }
+            if let Some(cgroup) = &sandbox.cgroup {
+                dirs.extend(
+                    cgroup
+                        .dir_paths()
+                        .iter()
+                        .filter_map(|d| CString::new(d.as_os_str().as_bytes()).ok()),
+                );
+            }
+        }
+    }
+    keep.sort_unstable();
+    // Leaked: the reaper reads it after we are gone; nothing frees or changes it.
+    let plan: &'static crate::sys::ReaperPlan =
+        Box::leak(Box::new(crate::sys::ReaperPlan { keep, pidfds, dirs }));
+    match crate::sys::spawn_reaper(plan) {
+        Ok(_) => {
+            for run in deferred {
+                run.sandboxes.into_iter().for_each(Teardown::hand_over);
+            }
+            Ok(())
+        }
+        Err(_) => {
+            DEFERRED
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(deferred);
+            finish_now()
+        }
+    }
+}
