@@ -11,8 +11,8 @@
 //!    (`template.rs`);
 //! 5. per step: a cgroup; pipes; `clone3` into user, PID, mount (a copy of the template), IPC
 //!    and UTS namespaces; id maps and cgroup attach from outside; then release the child and
-//!    `supervise::watch` it; read the cgroup's counters, remove it, and stop at the first step
-//!    that did not exit 0. What is left of each sandbox once its result is known is done
+//!    `supervise::watch` it; read the cgroup's counters, and stop at the first step that did
+//!    not exit 0. What is left of each sandbox once its result is known is done
 //!    before the next step, or deferred (`teardown`).
 
 use brig_core::Exit;

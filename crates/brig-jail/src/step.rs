@@ -1,6 +1,6 @@
 //! One sandbox of a run, from the helper's side: create its cgroup, clone its init into new
-//! namespaces, write its id maps, release it (`start`), then watch it to the end and report
-//! (`finish`). Sessions use `start` and hand the running sandbox to `session_host`.
+//! namespaces, write its id maps, release it (`start`), then watch it until its result is known
+//! and report (`finish`); the rest of its end is a `teardown::Teardown`. Sessions use `start` and hand the running sandbox to `session_host`.
 
 use brig_core::{Exit, Limits, Termination};
 use rustix::fd::OwnedFd;

@@ -181,10 +181,29 @@ pub(super) fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
 }
 
 pub(super) fn read(path: &Path) -> Result<String, CgroupError> {
-    fs::read_to_string(path).map_err(|source| CgroupError::Read {
+    let error = |source| CgroupError::Read {
         path: path.into(),
         source,
-    })
+    };
+    read_whole(&fs::File::open(path).map_err(error)?).map_err(error)
+}
+
+/// Everything an interface file shows, from offset 0 (so a file kept open shows fresh values):
+/// usually one `pread`, where `fs::read_to_string` takes a `statx` and a second read for EOF. A
+/// short read is the end: cgroupfs shows each interface file as one seq_file record, handed out
+/// whole when it fits.
+pub(super) fn read_whole(file: &fs::File) -> io::Result<String> {
+    use std::os::unix::fs::FileExt as _;
+    let mut text = Vec::new();
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = file.read_at(&mut chunk, text.len() as u64)?;
+        text.extend_from_slice(&chunk[..n]);
+        if n < chunk.len() {
+            break;
+        }
+    }
+    String::from_utf8(text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 pub(super) fn parse_u64(text: &str, path: &Path) -> Result<u64, CgroupError> {

@@ -41,7 +41,6 @@ mod host_tests;
 
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -522,22 +521,10 @@ impl Cgroup {
     /// CPU time used so far, in nanoseconds. Usually one `pread`: cheap enough to poll
     /// every few ms.
     pub fn cpu_usage_ns(&self) -> Result<u64, CgroupError> {
-        let mut text = Vec::new();
-        let mut chunk = [0u8; 1024];
-        loop {
-            let read = self.cpu_file.read_at(&mut chunk, text.len() as u64);
-            let n = read.map_err(|source| CgroupError::Read {
-                path: self.cpu_path.clone(),
-                source,
-            })?;
-            text.extend_from_slice(&chunk[..n]);
-            // A short read is the end: cgroupfs shows each of these files as one seq_file
-            // record, handed out whole when it fits.
-            if n < chunk.len() {
-                break;
-            }
-        }
-        let text = String::from_utf8_lossy(&text);
+        let text = cgroupfs::read_whole(&self.cpu_file).map_err(|source| CgroupError::Read {
+            path: self.cpu_path.clone(),
+            source,
+        })?;
         match &self.group {
             Group::V1(_) => parse_u64(&text, &self.cpu_path),
             Group::V2(_) => v2::parse_cpu_stat(&text, &self.cpu_path),
@@ -546,10 +533,15 @@ impl Cgroup {
 
     /// CPU time, peak memory and OOM kills so far.
     pub fn stats(&self) -> Result<CgroupStats, CgroupError> {
-        match &self.group {
-            Group::V1(g) => g.stats(),
-            Group::V2(g) => g.stats(),
-        }
+        let (memory_peak_bytes, oom_kills) = match &self.group {
+            Group::V1(g) => g.memory_stats()?,
+            Group::V2(g) => g.memory_stats()?,
+        };
+        Ok(CgroupStats {
+            cpu_usage_ns: self.cpu_usage_ns()?,
+            memory_peak_bytes,
+            oom_kills,
+        })
     }
 
     /// SIGKILLs every task in the group: through `cgroup.kill` on v2 (Linux 5.14+), which

@@ -24,7 +24,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::cgroupfs::{keyed, parse_u64, read, write};
-use super::{CgroupError, CgroupLimits, CgroupStats};
+use super::{CgroupError, CgroupLimits};
 
 /// The controllers Brig needs, in the order groups are created in them.
 const CONTROLLERS: [&str; 4] = ["memory", "pids", "cpu", "cpuacct"];
@@ -208,20 +208,19 @@ impl Group {
         }
     }
 
-    pub(super) fn stats(&self) -> Result<CgroupStats, CgroupError> {
-        let usage = self.cpuacct.join("cpuacct.usage");
+    /// Peak memory and OOM kills (CPU time is `Cgroup::cpu_usage_ns`, from a file kept open).
+    pub(super) fn memory_stats(&self) -> Result<(u64, u64), CgroupError> {
         let peak = self.memory.join("memory.max_usage_in_bytes");
         let oom = self.memory.join("memory.oom_control");
-        Ok(CgroupStats {
-            cpu_usage_ns: parse_u64(&read(&usage)?, &usage)?,
-            memory_peak_bytes: parse_u64(&read(&peak)?, &peak)?,
-            oom_kills: keyed(
+        Ok((
+            parse_u64(&read(&peak)?, &peak)?,
+            keyed(
                 &read(&oom)?,
                 "oom_kill",
                 &oom,
                 "`oom_kill` line (Linux 4.13+)",
             )?,
-        })
+        ))
     }
 }
 

@@ -19,7 +19,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::cgroupfs::{keyed, parse_u64, read, write};
-use super::{CgroupError, CgroupLimits, CgroupStats};
+use super::{CgroupError, CgroupLimits};
 
 /// The CPU bandwidth period Brig uses, in µs (the kernel's default).
 const CPU_PERIOD_US: u64 = 100_000;
@@ -204,8 +204,8 @@ impl Group {
         }
     }
 
-    pub(super) fn stats(&self) -> Result<CgroupStats, CgroupError> {
-        let cpu = self.dir.join("cpu.stat");
+    /// Peak memory and OOM kills (CPU time is `Cgroup::cpu_usage_ns`, from a file kept open).
+    pub(super) fn memory_stats(&self) -> Result<(u64, u64), CgroupError> {
         let peak = [
             self.dir.join("memory.peak"),
             self.dir.join("memory.current"),
@@ -214,11 +214,10 @@ impl Group {
         .find(|p| p.exists())
         .unwrap_or_else(|| self.dir.join("memory.peak"));
         let events = self.dir.join("memory.events");
-        Ok(CgroupStats {
-            cpu_usage_ns: parse_cpu_stat(&read(&cpu)?, &cpu)?,
-            memory_peak_bytes: parse_u64(&read(&peak)?, &peak)?,
-            oom_kills: keyed(&read(&events)?, "oom_kill", &events, "`oom_kill` line")?,
-        })
+        Ok((
+            parse_u64(&read(&peak)?, &peak)?,
+            keyed(&read(&events)?, "oom_kill", &events, "`oom_kill` line")?,
+        ))
     }
 }
 
