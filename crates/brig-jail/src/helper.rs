@@ -7,7 +7,9 @@
 //! its fd 1 is one end of a socketpair carrying frames both ways: `[u32 length][u8 tag][payload]`.
 //! The caller sends one request (`S`: the config and spec as JSON); the helper streams output
 //! (`O`: step, stream, bytes) and ends with the report (`R`, JSON) or an error (`E`, text).
-//! Any byte from the caller afterwards, or the caller closing its end, cancels the run.
+//! Any byte from the caller afterwards, or the caller closing its end, cancels the run. The
+//! report goes out as soon as the result is known; the helper then finishes the end of the
+//! run's sandboxes (`teardown`) and exits, and the caller returns without waiting for that.
 
 use rustix::fd::{AsFd, OwnedFd};
 use serde::{Deserialize, Serialize};
@@ -128,9 +130,14 @@ fn serve_one() -> io::Result<()> {
     let request: Request =
         serde_json::from_slice(&body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     let control: OwnedFd = rustix::io::dup(&socket)?;
+    // The report goes back as soon as it is known; the sandboxes' end follows, here.
+    let config = crate::JailConfig {
+        defer_teardown: true,
+        ..request.config.clone()
+    };
     let result = if request.stream {
         run::run_here(
-            &request.config,
+            &config,
             &request.spec,
             stdin,
             Some(&control),
@@ -138,20 +145,23 @@ fn serve_one() -> io::Result<()> {
         )
     } else {
         run::run_here(
-            &request.config,
+            &config,
             &request.spec,
             stdin,
             Some(&control),
             &mut crate::report::Discard,
         )
     };
-    match result {
-        Ok(report) => {
-            let json = serde_json::to_vec(&report).map_err(io::Error::other)?;
-            write_frame(&mut &socket, b'R', &[&json])
-        }
+    let sent = match result {
+        Ok(report) => serde_json::to_vec(&report)
+            .map_err(io::Error::other)
+            .and_then(|json| write_frame(&mut &socket, b'R', &[&json])),
         Err(e) => write_frame(&mut &socket, b'E', &[e.to_string().as_bytes()]),
-    }
+    };
+    // Then, with the caller answered (or gone), the end of the run's sandboxes.
+    drop((control, socket));
+    crate::teardown::finish_now().map_err(|e| io::Error::other(e.to_string()))?;
+    sent
 }
 
 /// Runs `spec` through a fresh helper process; safe to call from any thread.
@@ -219,6 +229,12 @@ pub fn run_via_helper(
             Err(e) => break Err(helper_error("read from the helper", e)),
         }
     };
+    if outcome.is_ok() {
+        // The report is in; the helper is finishing the sandbox's end (`teardown`), which the
+        // caller need not wait for. A thread reaps it.
+        std::thread::spawn(move || child.wait());
+        return outcome;
+    }
     let status = child
         .wait()
         .map_err(|e| helper_error("wait for the helper", e))?;

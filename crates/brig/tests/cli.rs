@@ -364,8 +364,8 @@ fn brig_run_sweeps_cgroups_left_by_a_dead_brig() {
 }
 
 /// `brig run` exits once the result is out; a reaper it leaves behind finishes the sandbox's
-/// teardown and removes the run's cgroups. A daemon with 300 MiB to unmap makes that teardown
-/// outlast `brig run`.
+/// teardown and removes the run's cgroups. A daemon with 1 GiB to unmap (and no copy of the
+/// output pipes) keeps that teardown going for tens of ms after `brig run` has exited.
 #[test]
 fn brig_run_leaves_no_cgroup_once_its_reaper_is_done() {
     use std::io::{BufRead, Write};
@@ -378,8 +378,8 @@ fn brig_run_leaves_no_cgroup_once_its_reaper_is_done() {
          r, w = os.pipe()\n\
          if os.fork() == 0:\n    \
              os.setsid()\n    \
-             b = bytearray(300 << 20)\n    \
-             for i in range(0, len(b), 4096):\n        b[i] = 1\n    \
+             for fd in (0, 1, 2):\n        os.close(fd)\n    \
+             b = b'x' * (1 << 30)\n    \
              os.write(w, b'x')\n    \
              time.sleep(60)\n\
          os.read(r, 1)\n\
@@ -387,7 +387,7 @@ fn brig_run_leaves_no_cgroup_once_its_reaper_is_done() {
          sys.stdin.readline()\n",
     );
     let mut child = brig()
-        .args(["run", "--memory", "1GiB"])
+        .args(["run", "--memory", "2GiB"])
         .arg(&p.path)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -419,6 +419,10 @@ fn brig_run_leaves_no_cgroup_once_its_reaper_is_done() {
     child.stdin.take().unwrap().write_all(b"go\n").unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
+    assert!(
+        !ours().is_empty(),
+        "brig run waited for the sandbox's teardown"
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !ours().is_empty() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(10));

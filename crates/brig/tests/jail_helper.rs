@@ -108,3 +108,74 @@ fn output_streams_as_it_is_produced() {
     );
     assert_eq!(report.steps[0].stdout, b"one\nthree\n");
 }
+
+/// The helper answers as soon as the result is known and removes the run's cgroups after that,
+/// before it exits: they are still there when the answer arrives (a daemon with 1 GiB to
+/// unmap keeps the sandbox's teardown going for tens of ms), and none outlives its helper.
+#[test]
+fn the_helper_removes_its_cgroups_after_answering() {
+    if no_sandbox() {
+        return;
+    }
+    // A parent of its own, so that the other tests' runs do not show up in it.
+    let parent = format!("brig-test-{}", std::process::id());
+    let config = JailConfig {
+        cgroup_parent: parent.clone(),
+        ..config()
+    };
+    let parents = ["memory", "pids", "cpu", "cpuacct", ""]
+        .map(|c| std::path::Path::new("/sys/fs/cgroup").join(c).join(&parent));
+    let run_dirs = || -> std::collections::BTreeSet<std::path::PathBuf> {
+        parents
+            .iter()
+            .filter_map(|parent| std::fs::read_dir(parent).ok())
+            .flat_map(|entries| entries.flatten())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("run-"))
+            .map(|e| e.path())
+            .collect()
+    };
+    // `run-<pid>-<start>-<step>`: is the helper that made it still running?
+    let owner_alive = |dir: &std::path::Path| {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let pid = name.split('-').nth(1).unwrap_or("0").to_owned();
+        std::path::Path::new("/proc").join(pid).exists()
+    };
+    let before = run_dirs();
+    let daemon = "import os, time\n\
+                  r, w = os.pipe()\n\
+                  if os.fork() == 0:\n    \
+                      os.setsid()\n    \
+                      for fd in (0, 1, 2):\n        os.close(fd)\n    \
+                      b = b'x' * (1 << 30)\n    \
+                      os.write(w, b'x')\n    \
+                      time.sleep(60)\n\
+                  os.read(r, 1)\n\
+                  print('started')\n";
+    let mut spec = SandboxSpec::command(&["/usr/bin/python3", "-c", daemon]);
+    spec.steps[0].limits.memory_bytes = 2 << 30;
+    let report = run_via_helper(&config, &spec, &Stdin::Null, None).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&report.steps[0].stdout),
+        "started\n",
+        "{report:?}"
+    );
+    let appeared: Vec<_> = run_dirs().difference(&before).cloned().collect();
+    assert!(!appeared.is_empty(), "no cgroup of the run left to remove");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while appeared.iter().any(|d| d.exists() && owner_alive(d))
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let leaked: Vec<_> = appeared
+        .iter()
+        .filter(|d| d.exists() && !owner_alive(d))
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "cgroups outlived their helper: {leaked:?}"
+    );
+    for parent in &parents {
+        let _ = std::fs::remove_dir(parent);
+    }
+}
