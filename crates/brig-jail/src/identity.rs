@@ -122,11 +122,7 @@ impl HostId {
     /// A copy of the claim's lock fd, which keeps the id claimed while it is open (after this
     /// value is gone: see `teardown`). None when nothing is locked.
     pub(crate) fn hold(&self) -> io::Result<Option<OwnedFd>> {
-        self._lock
-            .as_ref()
-            .map(|fd| rustix::io::fcntl_dupfd_cloexec(fd, 0))
-            .transpose()
-            .map_err(io::Error::from)
+        hold_lock(self._lock.as_ref())
     }
 
     /// The line for `/proc/<pid>/uid_map`.
@@ -138,6 +134,13 @@ impl HostId {
     pub fn gid_map(&self) -> String {
         format!("{SANDBOX_GID} {} 1\n", self.gid)
     }
+}
+
+/// A copy of a claim's lock fd (if it has one): the `flock` lasts while either is open.
+pub(crate) fn hold_lock(lock: Option<&OwnedFd>) -> io::Result<Option<OwnedFd>> {
+    lock.map(|fd| rustix::io::fcntl_dupfd_cloexec(fd, 0))
+        .transpose()
+        .map_err(io::Error::from)
 }
 
 /// Opens (creating) the lock file `path` under Brig's runtime dir, making its directory the

@@ -30,11 +30,7 @@ impl Claim {
     /// A copy of the claim's lock fd, which keeps the namespace claimed while it is open
     /// (after this value is gone: see `teardown`). None for an unkept namespace.
     pub(crate) fn hold(&self) -> io::Result<Option<OwnedFd>> {
-        self._lock
-            .as_ref()
-            .map(|fd| rustix::io::fcntl_dupfd_cloexec(fd, 0))
-            .transpose()
-            .map_err(io::Error::from)
+        crate::identity::hold_lock(self._lock.as_ref())
     }
 }
 

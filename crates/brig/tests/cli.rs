@@ -374,17 +374,7 @@ fn brig_run_leaves_no_cgroup_once_its_reaper_is_done() {
     }
     let p = program(
         "py",
-        "import os, sys, time\n\
-         r, w = os.pipe()\n\
-         if os.fork() == 0:\n    \
-             os.setsid()\n    \
-             for fd in (0, 1, 2):\n        os.close(fd)\n    \
-             b = b'x' * (1 << 30)\n    \
-             os.write(w, b'x')\n    \
-             time.sleep(60)\n\
-         os.read(r, 1)\n\
-         print('ready', flush=True)\n\
-         sys.stdin.readline()\n",
+        &python_leaving_a_heavy_daemon("print('ready', flush=True)\nsys.stdin.readline()"),
     );
     let mut child = brig()
         .args(["run", "--memory", "2GiB"])

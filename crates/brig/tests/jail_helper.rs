@@ -141,17 +141,8 @@ fn the_helper_removes_its_cgroups_after_answering() {
         std::path::Path::new("/proc").join(pid).exists()
     };
     let before = run_dirs();
-    let daemon = "import os, time\n\
-                  r, w = os.pipe()\n\
-                  if os.fork() == 0:\n    \
-                      os.setsid()\n    \
-                      for fd in (0, 1, 2):\n        os.close(fd)\n    \
-                      b = b'x' * (1 << 30)\n    \
-                      os.write(w, b'x')\n    \
-                      time.sleep(60)\n\
-                  os.read(r, 1)\n\
-                  print('started')\n";
-    let mut spec = SandboxSpec::command(&["/usr/bin/python3", "-c", daemon]);
+    let daemon = python_leaving_a_heavy_daemon("print('started')");
+    let mut spec = SandboxSpec::command(&["/usr/bin/python3", "-c", &daemon]);
     spec.steps[0].limits.memory_bytes = 2 << 30;
     let report = run_via_helper(&config, &spec, &Stdin::Null, None).unwrap();
     assert_eq!(

@@ -171,3 +171,21 @@ try:
 except OSError as e:
     print(n, e.errno)
 "#;
+
+/// A Python program that leaves a daemon with 1 GiB to unmap (and no copy of its stdio), then
+/// runs `then`: once the program exits, the sandbox's teardown takes tens of ms, which shows
+/// whether Brig answered before it. Needs a memory limit above 1 GiB.
+pub fn python_leaving_a_heavy_daemon(then: &str) -> String {
+    format!(
+        "import os, sys, time\n\
+         r, w = os.pipe()\n\
+         if os.fork() == 0:\n    \
+             os.setsid()\n    \
+             for fd in (0, 1, 2):\n        os.close(fd)\n    \
+             b = b'x' * (1 << 30)\n    \
+             os.write(w, b'x')\n    \
+             time.sleep(60)\n\
+         os.read(r, 1)\n\
+         {then}\n"
+    )
+}
