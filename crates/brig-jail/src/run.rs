@@ -177,7 +177,7 @@ pub fn run_here(
     }
     // An empty network namespace, entered before the private mount namespace so that a new
     // pool entry's bind mount lands in the host's mount namespace.
-    let _netns = match (spec.network, root_user) {
+    let netns_claim = match (spec.network, root_user) {
         (true, _) => None,
         (false, true) => Some(
             crate::netns::enter(&config.runtime_dir, config.netns_pool)
@@ -272,7 +272,10 @@ pub fn run_here(
     if !teardowns.is_empty() {
         // The claims stay held until the sandboxes are gone (or, if they cannot be, the
         // sandboxes' end is waited for here).
-        let netns_hold = _netns.as_ref().map(crate::netns::Claim::hold).transpose();
+        let netns_hold = netns_claim
+            .as_ref()
+            .map(crate::netns::Claim::hold)
+            .transpose();
         match (host.hold(), netns_hold) {
             (Ok(host_hold), Ok(netns_hold)) => crate::teardown::defer(
                 teardowns,

@@ -10,11 +10,12 @@
 //! nothing of this one.
 //!
 //! A [`Teardown`] is that remainder for one step. By default it is done in place, before the
-//! next step or the return of `run_here` (the helper of `brig serve`, tests). With
-//! [`crate::JailConfig::defer_teardown`] the run queues it instead, with its claims, and the
-//! caller finishes it once the result is out: `brig run` prints the result, hands the queue to
-//! a reaper process ([`finish_in_background`]) and exits, as bubblewrap's monitor exits without
-//! waiting for its sandbox's teardown.
+//! next step or the return of `run_here`. With [`crate::JailConfig::defer_teardown`] the run
+//! queues it instead, with its claims, and the caller finishes it once the result is out:
+//! `brig run` prints the result, hands the queue to a reaper process
+//! ([`finish_in_background`]) and exits, as bubblewrap's monitor exits without waiting for its
+//! sandbox's teardown; the re-exec'd helper (`helper.rs`) sends its report, then finishes the
+//! queue itself ([`finish_now`]) and exits.
 
 use rustix::fd::{AsRawFd, OwnedFd};
 use std::ffi::CString;
