@@ -259,14 +259,8 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
         Ok(())
     })();
     if let Err(e) = setup {
-        let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
-        let _ = rustix::process::waitpid(
-            rustix::process::Pid::from_raw(pid),
-            rustix::process::WaitOptions::empty(),
-        );
-        if let Some(cgroup) = cgroup {
-            let _ = cgroup.remove();
-        }
+        // Dropped, the teardown is done here and now.
+        drop(Teardown::kill(pid, pidfd, cgroup));
         return Err(e);
     }
     if ctx.sweep_stale
@@ -293,16 +287,10 @@ impl Started {
     /// Ends a long-lived sandbox (a session's agent, a zygote): killing its init ends the PID
     /// namespace and everything in it; then its cgroup goes.
     pub(crate) fn tear_down(self) -> Result<(), JailError> {
-        let _ = rustix::process::pidfd_send_signal(&self.pidfd, rustix::process::Signal::KILL);
-        let _ = rustix::process::waitpid(
-            rustix::process::Pid::from_raw(self.pid),
-            rustix::process::WaitOptions::empty(),
-        );
-        if let Some(cgroup) = self.cgroup {
+        if let Some(cgroup) = &self.cgroup {
             let _ = cgroup.kill_all();
-            cgroup.remove()?;
         }
-        Ok(())
+        Teardown::kill(self.pid, self.pidfd, self.cgroup).complete()
     }
 }
 
@@ -345,20 +333,18 @@ fn finish(started: Started, ctx: StepContext<'_>) -> Result<(StepReport, Teardow
     let observed = match watched {
         Ok(observed) => observed,
         Err(e) => {
-            let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
             // Dropped, the teardown is done here and now.
-            drop(Teardown::new(pid, pidfd, cgroup));
+            drop(Teardown::kill(pid, pidfd, cgroup));
             return Err(e);
         }
     };
-    // Init is exiting of itself (or has, or was killed); this makes sure of it.
-    let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
     phase("program exited");
     let stats = cgroup
         .as_ref()
         .map(crate::cgroup::Cgroup::stats)
         .transpose();
-    let teardown = Teardown::new(pid, pidfd, cgroup);
+    // Init is exiting of itself (or has, or was killed); the kill makes sure of it.
+    let teardown = Teardown::kill(pid, pidfd, cgroup);
     let report = stats
         .map_err(JailError::from)
         .and_then(|stats| conclude(&step.name, observed, stats))?;

@@ -37,12 +37,19 @@ pub(crate) struct Teardown {
 impl Teardown {
     /// The remainder of the sandbox whose init is `pid`: the init has been sent SIGKILL, or is
     /// exiting of itself.
-    pub(crate) fn new(pid: i32, pidfd: OwnedFd, cgroup: Option<Cgroup>) -> Teardown {
+    fn new(pid: i32, pidfd: OwnedFd, cgroup: Option<Cgroup>) -> Teardown {
         Teardown {
             pid,
             pidfd: Some(pidfd),
             cgroup,
         }
+    }
+
+    /// The same, after sending the init SIGKILL (which ends its PID namespace): for a sandbox
+    /// that is to end now, whatever it is doing, or one whose init is already on its way out.
+    pub(crate) fn kill(pid: i32, pidfd: OwnedFd, cgroup: Option<Cgroup>) -> Teardown {
+        let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
+        Teardown::new(pid, pidfd, cgroup)
     }
 
     /// Waits for the init to be gone, reaps it, removes the cgroup.

@@ -386,17 +386,8 @@ fn brig_run_leaves_no_cgroup_once_its_reaper_is_done() {
         .unwrap();
     // Wherever the cgroups live (v1 controllers or the v2 tree): this run's.
     let prefix = format!("run-{}-", child.id());
-    let parents = ["memory", "pids", "cpu", "cpuacct", ""]
-        .map(|c| std::path::Path::new("/sys/fs/cgroup").join(c).join("brig"));
-    let ours = || -> Vec<std::path::PathBuf> {
-        parents
-            .iter()
-            .filter_map(|parent| std::fs::read_dir(parent).ok())
-            .flat_map(|entries| entries.flatten())
-            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-            .map(|e| e.path())
-            .collect()
-    };
+    let parents = cgroup_parents("brig");
+    let ours = || cgroups_named(&parents, &prefix);
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.as_mut().unwrap())
         .read_line(&mut line)
@@ -417,7 +408,11 @@ fn brig_run_leaves_no_cgroup_once_its_reaper_is_done() {
     while !ours().is_empty() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    assert_eq!(ours(), Vec::<std::path::PathBuf>::new(), "cgroups left");
+    assert_eq!(
+        ours(),
+        std::collections::BTreeSet::<std::path::PathBuf>::new(),
+        "cgroups left"
+    );
 }
 
 /// `brig run` enters and leaves mount namespaces (the kept template) and comes back to its

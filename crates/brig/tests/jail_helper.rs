@@ -123,17 +123,8 @@ fn the_helper_removes_its_cgroups_after_answering() {
         cgroup_parent: parent.clone(),
         ..config()
     };
-    let parents = ["memory", "pids", "cpu", "cpuacct", ""]
-        .map(|c| std::path::Path::new("/sys/fs/cgroup").join(c).join(&parent));
-    let run_dirs = || -> std::collections::BTreeSet<std::path::PathBuf> {
-        parents
-            .iter()
-            .filter_map(|parent| std::fs::read_dir(parent).ok())
-            .flat_map(|entries| entries.flatten())
-            .filter(|e| e.file_name().to_string_lossy().starts_with("run-"))
-            .map(|e| e.path())
-            .collect()
-    };
+    let parents = cgroup_parents(&parent);
+    let run_dirs = || cgroups_named(&parents, "run-");
     // `run-<pid>-<start>-<step>`: is the helper that made it still running?
     let owner_alive = |dir: &std::path::Path| {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();

@@ -189,3 +189,23 @@ pub fn python_leaving_a_heavy_daemon(then: &str) -> String {
          {then}\n"
     )
 }
+
+/// Brig's cgroup parent `parent` in every place a run's cgroups can be: each v1 controller
+/// Brig uses, and the v2 tree.
+pub fn cgroup_parents(parent: &str) -> Vec<PathBuf> {
+    ["memory", "pids", "cpu", "cpuacct", ""]
+        .iter()
+        .map(|c| Path::new("/sys/fs/cgroup").join(c).join(parent))
+        .collect()
+}
+
+/// The cgroups under `parents` whose name starts with `prefix`.
+pub fn cgroups_named(parents: &[PathBuf], prefix: &str) -> std::collections::BTreeSet<PathBuf> {
+    parents
+        .iter()
+        .filter_map(|parent| std::fs::read_dir(parent).ok())
+        .flat_map(|entries| entries.flatten())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+        .map(|e| e.path())
+        .collect()
+}
