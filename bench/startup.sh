@@ -17,7 +17,10 @@ runs=${1:-300}
 rounds=${2:-1}
 target=${CARGO_TARGET_DIR:-target}
 cargo build --release -q -p brig
-brig="$target/release/brig"
+# .cargo/config.toml names the target triple (brig is linked static-pie), so the binary is
+# under target/<triple>/release.
+triple=${CARGO_BUILD_TARGET:-$(sed -n 's/^target = "\(.*\)"/\1/p' .cargo/config.toml)}
+brig="$target/$triple/release/brig"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 echo pass > "$work/pass.py"

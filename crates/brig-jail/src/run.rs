@@ -288,6 +288,7 @@ pub fn run_here(
             }
         }
     }
+    phase("sandboxes handed to the teardown");
     Ok(report)
 }
 

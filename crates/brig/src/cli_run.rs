@@ -176,10 +176,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     } else {
         engine.run_language(&language, &request, &mut Passthrough { run_step })?
     };
+    brig_jail::run::phase("brig run: result built");
     let code = finish(&args, &result, false);
+    brig_jail::run::phase("brig run: result printed");
     if let Err(e) = brig_jail::teardown::finish_in_background() {
         eprintln!("brig: cleaning up after the sandbox: {e}");
     }
+    brig_jail::run::phase("brig run: reaper started");
     Ok(code)
 }
 
