@@ -43,6 +43,19 @@ pub enum JailError {
     /// The caller is multi-threaded; the helper must be used.
     #[error("the sandbox must be started from a single-threaded process (use Jail::run)")]
     NotSingleThreaded,
+    /// `/proc` is another PID namespace's (a container's entry point without a `/proc` of its
+    /// own): a child's `/proc/<pid>` would be some other process.
+    #[error(
+        "/proc belongs to another PID namespace (it shows this process as pid {}, not {ours}): \
+         mount a /proc for this one (`unshare --pid --fork --mount-proc`, or the container's own)",
+        .seen.map_or("?".to_string(), |p| p.to_string())
+    )]
+    ForeignProc {
+        /// Our pid, from `getpid`.
+        ours: u32,
+        /// Our pid as that `/proc` shows it.
+        seen: Option<u32>,
+    },
     /// Claiming a host id failed.
     #[error("sandbox id: {0}")]
     Identity(#[from] IdentityError),
@@ -116,17 +129,26 @@ pub(crate) fn read_proc_file(path: &str) -> io::Result<String> {
     String::from_utf8(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-/// Fails unless the calling process has exactly one thread.
-pub fn assert_single_threaded() -> Result<(), JailError> {
+/// Fails unless the calling process has exactly one thread and sees its own PID namespace.
+///
+/// From the same read of `/proc/self/status`, checks that `/proc` is our PID namespace's: a
+/// sandbox's id maps are written through `/proc/<its pid>`, which in another namespace's
+/// `/proc` names some other process.
+pub fn check_this_process() -> Result<(), JailError> {
     let status = read_proc_file("/proc/self/status").map_err(os("read /proc/self/status"))?;
-    let threads = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|n| n.trim().parse::<u32>().ok());
-    if threads == Some(1) {
-        Ok(())
-    } else {
-        Err(JailError::NotSingleThreaded)
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|n| n.trim().parse::<u32>().ok())
+    };
+    if field("Threads:") != Some(1) {
+        return Err(JailError::NotSingleThreaded);
+    }
+    let ours = std::process::id();
+    match field("Pid:") {
+        Some(pid) if pid == ours => Ok(()),
+        seen => Err(JailError::ForeignProc { ours, seen }),
     }
 }
 
@@ -140,7 +162,7 @@ pub fn run_here(
     sink: &mut dyn OutputSink,
 ) -> Result<Report, JailError> {
     phase("start");
-    assert_single_threaded()?;
+    check_this_process()?;
     spec.validate().map_err(JailError::Spec)?;
     // Compiled once the first sandbox is released (see `seccomp::Filter`).
     let filter = seccomp::Filter::new(SeccompPolicy {
@@ -376,9 +398,21 @@ pub(crate) fn sweep_stale_cgroups(cgroups: &Cgroups) -> usize {
 }
 
 /// A cgroup named `run-<pid>-<start>-<n>` is stale when no process with that pid and start
-/// time exists any more.
+/// time exists any more. Only a Brig of the same PID namespace can tell (the `-ns<inode>` tag
+/// of `step::cgroup_name`): another's cgroups are left alone, since removing a stale group
+/// kills what it holds.
 fn is_stale(name: &str) -> bool {
-    let mut parts = name.strip_prefix("run-").unwrap_or("").split('-');
+    let Some(rest) = name.strip_prefix("run-") else {
+        return false;
+    };
+    let (rest, tag) = match rest.find("-ns") {
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => (rest, ""),
+    };
+    if tag != crate::step::pid_namespace_tag() {
+        return false;
+    }
+    let mut parts = rest.split('-');
     let (Some(pid), Some(start)) = (parts.next(), parts.next()) else {
         return false;
     };
@@ -400,5 +434,16 @@ mod tests {
         assert!(!is_stale("something-else"));
         let wrong_start = format!("run-{}-1-0", std::process::id());
         assert!(is_stale(&wrong_start));
+    }
+
+    #[test]
+    fn a_cgroup_of_another_pid_namespace_is_never_judged_stale() {
+        // The tests run in the host's PID namespace (CI and this VM).
+        assert_eq!(crate::step::pid_namespace_tag(), "");
+        assert!(!cgroup_name(0).contains("-ns"));
+        // Its owner's pid means nothing here, dead or alive.
+        assert!(!is_stale("run-999999999-1-0-ns4026532000"));
+        assert!(!is_stale("run-1-1-0-ns4026532000"));
+        assert!(is_stale("run-999999999-1-0"));
     }
 }

@@ -65,13 +65,31 @@ pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd), JailError> {
     rustix::pipe::pipe_with(PipeFlags::CLOEXEC).map_err(os_errno("pipe"))
 }
 
+/// `run-<pid>-<start time>-<index>`, and `-ns<inode>` after it when this process is not in the
+/// host's PID namespace: the pid names the owner only in its own namespace, and a Brig of
+/// another one (a container's, sharing the cgroup tree) must not take it for dead.
 pub(crate) fn cgroup_name(index: usize) -> String {
     format!(
-        "run-{}-{}-{}",
+        "run-{}-{}-{}{}",
         std::process::id(),
         process_start_time(),
-        index
+        index,
+        pid_namespace_tag()
     )
+}
+
+/// The inode of the host's (initial) PID namespace, fixed by the kernel (`PROC_PID_INIT_INO`).
+const INITIAL_PID_NAMESPACE: u64 = 0xEFFF_FFFC;
+
+/// `""` in the host's PID namespace, else `-ns<inode of ours>`.
+pub(crate) fn pid_namespace_tag() -> &'static str {
+    static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TAG.get_or_init(|| match rustix::fs::stat("/proc/self/ns/pid") {
+        Ok(st) if st.st_ino == INITIAL_PID_NAMESPACE => String::new(),
+        Ok(st) => format!("-ns{}", st.st_ino),
+        // No namespace files: nothing to tell apart.
+        Err(_) => String::new(),
+    })
 }
 
 /// The fields of `/proc/<pid>/stat` after the command name (which may hold spaces and

@@ -64,7 +64,7 @@ pub fn clone_into_namespaces(
     }
     // SAFETY: `args` is a valid clone_args of the size we pass; without CLONE_VM the child gets
     // a copy of our address space and continues on its own stack like after fork(2). The caller
-    // is single-threaded (checked by `helper::assert_single_threaded`), so the child's copy of
+    // is single-threaded (checked by `run::check_this_process`), so the child's copy of
     // every lock is unlocked.
     let ret = unsafe {
         libc::syscall(

@@ -415,6 +415,64 @@ fn brig_run_leaves_no_cgroup_once_its_reaper_is_done() {
     );
 }
 
+/// As the init of its own PID namespace (a container's entry point), `brig run` cannot leave
+/// the teardown to a reaper, which its exit would kill: the cgroups are gone when it exits.
+#[test]
+fn brig_run_as_pid_1_removes_its_cgroups_before_exiting() {
+    if no_sandbox() {
+        return;
+    }
+    let p = program(
+        "py",
+        &python_leaving_a_heavy_daemon("print('ready', flush=True)"),
+    );
+    // Our pid inside the new PID namespace is 1: the cgroups are named `run-1-<start time>-`.
+    let parents = cgroup_parents("brig");
+    let pid_1_runs = || cgroups_named(&parents, "run-1-");
+    let before = pid_1_runs();
+    let out = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--kill-child", "--mount-proc"])
+        .arg(env!("CARGO_BIN_EXE_brig"))
+        .args(["run", "--memory", "2GiB"])
+        .arg(&p.path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ready\n");
+    let left: Vec<_> = pid_1_runs().difference(&before).cloned().collect();
+    assert!(
+        left.is_empty(),
+        "cgroups left by brig run as PID 1: {left:?}"
+    );
+}
+
+/// In a PID namespace whose `/proc` is still the host's, `/proc/<pid>` of the sandbox's init
+/// is some other process: `brig run` refuses to start, saying why, instead of writing id maps
+/// through it.
+#[test]
+fn brig_run_refuses_a_proc_of_another_pid_namespace() {
+    if no_sandbox() {
+        return;
+    }
+    let p = program("py", "print('never')");
+    let out = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--kill-child"])
+        .arg(env!("CARGO_BIN_EXE_brig"))
+        .arg("run")
+        .arg(&p.path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert!(
+        stderr.contains("/proc belongs to another PID namespace")
+            && stderr.contains("as pid ")
+            && stderr.contains("not 1)"),
+        "{stderr}"
+    );
+}
+
 /// `brig run` enters and leaves mount namespaces (the kept template) and comes back to its
 /// working directory each time: a working directory that no longer exists is not an error.
 #[test]
