@@ -415,6 +415,24 @@ fn brig_run_leaves_no_cgroup_once_its_reaper_is_done() {
     );
 }
 
+/// `brig run [run_args] file` as PID 1 of a new PID namespace (`unshare --pid --fork`, with
+/// `unshare_args` too).
+fn brig_run_as_pid_1(
+    unshare_args: &[&str],
+    run_args: &[&str],
+    file: &std::path::Path,
+) -> std::process::Output {
+    std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--kill-child"])
+        .args(unshare_args)
+        .arg(env!("CARGO_BIN_EXE_brig"))
+        .arg("run")
+        .args(run_args)
+        .arg(file)
+        .output()
+        .unwrap()
+}
+
 /// As the init of its own PID namespace (a container's entry point), `brig run` cannot leave
 /// the teardown to a reaper, which its exit would kill: the cgroups are gone when it exits.
 #[test]
@@ -430,13 +448,7 @@ fn brig_run_as_pid_1_removes_its_cgroups_before_exiting() {
     let parents = cgroup_parents("brig");
     let pid_1_runs = || cgroups_named(&parents, "run-1-");
     let before = pid_1_runs();
-    let out = std::process::Command::new("unshare")
-        .args(["--pid", "--fork", "--kill-child", "--mount-proc"])
-        .arg(env!("CARGO_BIN_EXE_brig"))
-        .args(["run", "--memory", "2GiB"])
-        .arg(&p.path)
-        .output()
-        .unwrap();
+    let out = brig_run_as_pid_1(&["--mount-proc"], &["--memory", "2GiB"], &p.path);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ready\n");
     let left: Vec<_> = pid_1_runs().difference(&before).cloned().collect();
@@ -455,13 +467,7 @@ fn brig_run_refuses_a_proc_of_another_pid_namespace() {
         return;
     }
     let p = program("py", "print('never')");
-    let out = std::process::Command::new("unshare")
-        .args(["--pid", "--fork", "--kill-child"])
-        .arg(env!("CARGO_BIN_EXE_brig"))
-        .arg("run")
-        .arg(&p.path)
-        .output()
-        .unwrap();
+    let out = brig_run_as_pid_1(&[], &[], &p.path);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{out:?}");
     assert!(out.stdout.is_empty(), "{out:?}");
