@@ -104,6 +104,20 @@ pub fn host_report(config: &JailConfig) -> HostReport {
             )
         },
     );
+    let proc_check = crate::run::check_proc();
+    if let Err(e) = &proc_check {
+        namespace_problems.push(e.to_string());
+    }
+    features.insert(
+        "proc".into(),
+        match proc_check {
+            Ok(()) => feature(
+                true,
+                "this PID namespace's (sandboxes' id maps go through it)",
+            ),
+            Err(e) => feature(false, e.to_string()),
+        },
+    );
     let root = rustix::process::geteuid().is_root();
     let range = config.uid_range();
     features.insert(
@@ -233,6 +247,7 @@ pub fn namespace_tier_usable(config: &JailConfig) -> Result<(), String> {
         .iter()
         .fold(libc::CLONE_NEWUSER, |acc, (_, f)| acc | f) as u64;
     try_namespaces(all).map_err(|e| format!("cannot create namespaces: {e}"))?;
+    crate::run::check_proc().map_err(|e| e.to_string())?;
     if config.require_cgroups {
         Cgroups::detect(&config.cgroup_config()).map_err(|e| format!("cgroups: {e}"))?;
     }

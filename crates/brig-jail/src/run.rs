@@ -136,20 +136,33 @@ pub(crate) fn read_proc_file(path: &str) -> io::Result<String> {
 /// `/proc` names some other process.
 pub fn check_this_process() -> Result<(), JailError> {
     let status = read_proc_file("/proc/self/status").map_err(os("read /proc/self/status"))?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|n| n.trim().parse::<u32>().ok())
-    };
-    if field("Threads:") != Some(1) {
+    if status_field(&status, "Threads:") != Some(1) {
         return Err(JailError::NotSingleThreaded);
     }
+    proc_is_ours(&status)
+}
+
+/// Fails unless `/proc` is our PID namespace's (see [`check_this_process`]); `brig doctor`
+/// reports it.
+pub fn check_proc() -> Result<(), JailError> {
+    let status = read_proc_file("/proc/self/status").map_err(os("read /proc/self/status"))?;
+    proc_is_ours(&status)
+}
+
+fn proc_is_ours(status: &str) -> Result<(), JailError> {
     let ours = std::process::id();
-    match field("Pid:") {
+    match status_field(status, "Pid:") {
         Some(pid) if pid == ours => Ok(()),
         seen => Err(JailError::ForeignProc { ours, seen }),
     }
+}
+
+/// A numeric field of `/proc/<pid>/status` (`name` with its colon).
+fn status_field(status: &str, name: &str) -> Option<u32> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|n| n.trim().parse::<u32>().ok())
 }
 
 /// Runs `spec` from this (single-threaded) process. Changes this process's namespaces: call it

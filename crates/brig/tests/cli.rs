@@ -158,6 +158,7 @@ fn doctor_json_has_the_contract_shape() {
         "seccomp",
         "landlock",
         "kvm",
+        "proc",
     ] {
         let f = &d["features"][feature];
         assert!(
@@ -455,6 +456,30 @@ fn brig_run_as_pid_1_removes_its_cgroups_before_exiting() {
     assert!(
         left.is_empty(),
         "cgroups left by brig run as PID 1: {left:?}"
+    );
+}
+
+/// `brig doctor` in a PID namespace whose `/proc` is still the host's: the `proc` feature
+/// fails and the namespace tier is unusable, saying why (outside, it is fine).
+#[test]
+fn doctor_names_a_proc_of_another_pid_namespace() {
+    if no_sandbox() {
+        return;
+    }
+    assert_eq!(doctor()["features"]["proc"]["ok"], true, "{}", doctor());
+    let out = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--kill-child"])
+        .arg(env!("CARGO_BIN_EXE_brig"))
+        .args(["doctor", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(d["features"]["proc"]["ok"], false, "{d}");
+    let reason = d["tiers"]["namespace"]["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.contains("/proc belongs to another PID namespace"),
+        "{d}"
     );
 }
 
