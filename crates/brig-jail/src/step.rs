@@ -361,8 +361,8 @@ fn finish(started: Started, ctx: StepContext<'_>) -> Result<(StepReport, Teardow
         .as_ref()
         .map(crate::cgroup::Cgroup::stats)
         .transpose();
-    // Init is exiting of itself (or has, or was killed); the kill makes sure of it.
     phase("counters read");
+    // Init is exiting of itself (or has, or was killed); the kill makes sure of it.
     let teardown = Teardown::kill(pid, pidfd, cgroup);
     let report = stats
         .map_err(JailError::from)

@@ -165,11 +165,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     // the program runs).
     // The result is out as soon as it is known; the sandboxes' end (the kernel's teardown, the
     // cgroups' removal, the id's release) goes on in a reaper after we exit.
-    // Except as the init of a PID namespace (a container's entry point): our exit would kill
-    // every process in it, the reaper too, so the teardown is done before we exit.
     let jail = JailConfig {
         sweep_while_running: true,
-        defer_teardown: std::process::id() != 1,
+        defer_teardown: true,
         ..JailConfig::default()
     };
     let engine = engine_with(languages, jail);

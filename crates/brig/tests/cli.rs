@@ -416,20 +416,17 @@ fn brig_run_leaves_no_cgroup_once_its_reaper_is_done() {
     );
 }
 
-/// `brig run [run_args] file` as PID 1 of a new PID namespace (`unshare --pid --fork`, with
+/// `brig <brig_args>` as PID 1 of a new PID namespace (`unshare --pid --fork`, with
 /// `unshare_args` too).
-fn brig_run_as_pid_1(
+fn brig_as_pid_1<S: AsRef<std::ffi::OsStr>>(
     unshare_args: &[&str],
-    run_args: &[&str],
-    file: &std::path::Path,
+    brig_args: &[S],
 ) -> std::process::Output {
     std::process::Command::new("unshare")
         .args(["--pid", "--fork", "--kill-child"])
         .args(unshare_args)
         .arg(env!("CARGO_BIN_EXE_brig"))
-        .arg("run")
-        .args(run_args)
-        .arg(file)
+        .args(brig_args)
         .output()
         .unwrap()
 }
@@ -449,7 +446,15 @@ fn brig_run_as_pid_1_removes_its_cgroups_before_exiting() {
     let parents = cgroup_parents("brig");
     let pid_1_runs = || cgroups_named(&parents, "run-1-");
     let before = pid_1_runs();
-    let out = brig_run_as_pid_1(&["--mount-proc"], &["--memory", "2GiB"], &p.path);
+    let out = brig_as_pid_1(
+        &["--mount-proc"],
+        &[
+            "run".as_ref(),
+            "--memory".as_ref(),
+            "2GiB".as_ref(),
+            p.path.as_os_str(),
+        ],
+    );
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ready\n");
     let left: Vec<_> = pid_1_runs().difference(&before).cloned().collect();
@@ -467,12 +472,7 @@ fn doctor_names_a_proc_of_another_pid_namespace() {
         return;
     }
     assert_eq!(doctor()["features"]["proc"]["ok"], true, "{}", doctor());
-    let out = std::process::Command::new("unshare")
-        .args(["--pid", "--fork", "--kill-child"])
-        .arg(env!("CARGO_BIN_EXE_brig"))
-        .args(["doctor", "--json"])
-        .output()
-        .unwrap();
+    let out = brig_as_pid_1(&[], &["doctor", "--json"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(d["features"]["proc"]["ok"], false, "{d}");
@@ -492,7 +492,7 @@ fn brig_run_refuses_a_proc_of_another_pid_namespace() {
         return;
     }
     let p = program("py", "print('never')");
-    let out = brig_run_as_pid_1(&[], &[], &p.path);
+    let out = brig_as_pid_1(&[], &["run".as_ref(), p.path.as_os_str()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{out:?}");
     assert!(out.stdout.is_empty(), "{out:?}");
