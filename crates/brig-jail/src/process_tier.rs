@@ -51,7 +51,7 @@ pub fn run(
     ));
     std::fs::create_dir_all(&work).map_err(os("create the work dir"))?;
     if let (true, Some(cgroups)) = (config.sweep_while_running, cgroups) {
-        crate::run::sweep_stale_cgroups(cgroups);
+        crate::stale::sweep(cgroups);
     }
     let result = run_in(&work, spec, stdin, control, sink, cgroups);
     let _ = std::fs::remove_dir_all(&work);

@@ -394,69 +394,7 @@ fn run_session(
 /// with SIGKILL): called when Brig starts. Returns how many were removed.
 pub fn sweep_stale(config: &JailConfig) -> usize {
     match Cgroups::detect(&config.cgroup_config()) {
-        Ok(cgroups) => sweep_stale_cgroups(&cgroups),
+        Ok(cgroups) => crate::stale::sweep(&cgroups),
         Err(_) => 0,
-    }
-}
-
-pub(crate) fn sweep_stale_cgroups(cgroups: &Cgroups) -> usize {
-    let Ok(names) = cgroups.list() else { return 0 };
-    let mut removed = 0;
-    for name in names {
-        if is_stale(&name) && cgroups.remove_stale(&name).is_ok() {
-            removed += 1;
-        }
-    }
-    removed
-}
-
-/// A cgroup named `run-<pid>-<start>-<n>` is stale when no process with that pid and start
-/// time exists any more. Only a Brig of the same PID namespace can tell (the `-ns<inode>` tag
-/// of `step::cgroup_name`): another's cgroups are left alone, since removing a stale group
-/// kills what it holds.
-fn is_stale(name: &str) -> bool {
-    let Some(rest) = name.strip_prefix("run-") else {
-        return false;
-    };
-    let (rest, tag) = match rest.find("-ns") {
-        Some(at) => (&rest[..at], &rest[at..]),
-        None => (rest, ""),
-    };
-    if tag != crate::step::pid_namespace_tag() {
-        return false;
-    }
-    let mut parts = rest.split('-');
-    let (Some(pid), Some(start)) = (parts.next(), parts.next()) else {
-        return false;
-    };
-    let Some(fields) = crate::step::stat_fields(pid) else {
-        return true;
-    };
-    fields.get(19).map(String::as_str) != Some(start)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn our_own_cgroup_name_is_not_stale_and_a_dead_owner_is() {
-        let ours = cgroup_name(0);
-        assert!(!is_stale(&ours), "{ours}");
-        assert!(is_stale("run-999999999-1-0"));
-        assert!(!is_stale("something-else"));
-        let wrong_start = format!("run-{}-1-0", std::process::id());
-        assert!(is_stale(&wrong_start));
-    }
-
-    #[test]
-    fn a_cgroup_of_another_pid_namespace_is_never_judged_stale() {
-        // The tests run in the host's PID namespace (CI and this VM).
-        assert_eq!(crate::step::pid_namespace_tag(), "");
-        assert!(!cgroup_name(0).contains("-ns"));
-        // Its owner's pid means nothing here, dead or alive.
-        assert!(!is_stale("run-999999999-1-0-ns4026532000"));
-        assert!(!is_stale("run-1-1-0-ns4026532000"));
-        assert!(is_stale("run-999999999-1-0"));
     }
 }

@@ -284,7 +284,7 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
     if ctx.sweep_stale
         && let Some(cgroups) = ctx.cgroups
     {
-        crate::run::sweep_stale_cgroups(cgroups);
+        crate::stale::sweep(cgroups);
     }
     drop(agent_fd);
     // Our copy of the agent's (or zygote's) end must go, or its socket never reports EOF.

@@ -364,6 +364,99 @@ fn brig_run_sweeps_cgroups_left_by_a_dead_brig() {
     }
 }
 
+/// The cgroups of a Brig in a container (another PID namespace, the same cgroup tree): a
+/// Brig in the host's namespace finds their owner through the host's `/proc` and sweeps only
+/// those whose owner is gone.
+#[test]
+fn brig_run_sweeps_the_cgroups_of_a_dead_brig_of_another_pid_namespace_only() {
+    if no_sandbox() {
+        return;
+    }
+    let controllers: Vec<std::path::PathBuf> = ["memory", "pids", "cpu", "cpuacct"]
+        .iter()
+        .map(|c| std::path::Path::new("/sys/fs/cgroup").join(c).join("brig"))
+        .filter(|d| d.parent().unwrap().is_dir())
+        .collect();
+    if controllers.is_empty() {
+        skip("no cgroup v1 hierarchy under /sys/fs/cgroup");
+        return;
+    }
+    // Two "container Brigs": pid 1 of PID namespaces of their own. One lives on; the other's
+    // namespace is gone once it has exited.
+    let (mut living, living_name) = foreign_owner();
+    let (mut dead, dead_name) = foreign_owner();
+    dead.kill().unwrap();
+    dead.wait().unwrap();
+    let groups = |name: &str| -> Vec<std::path::PathBuf> {
+        controllers.iter().map(|c| c.join(name)).collect()
+    };
+    for dir in groups(&living_name).iter().chain(&groups(&dead_name)) {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    // The dead namespace's pid 1 is reaped by the host's init: wait for its end.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let dead_ns = dead_name.rsplit_once("-ns").unwrap().1.parse::<u64>().ok();
+    while std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .any(|e| pid_namespace_of(&e.path()) == dead_ns)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dead namespace lingers"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let p = program("sh", "sleep 0.3");
+    let r = run_json(&p.path, &[], &[], b"");
+    assert_status(&r, "ok");
+    for dir in groups(&dead_name) {
+        assert!(!dir.exists(), "{} was not swept", dir.display());
+    }
+    for dir in groups(&living_name) {
+        assert!(
+            dir.exists(),
+            "{} was swept while its owner runs",
+            dir.display()
+        );
+        std::fs::remove_dir(&dir).unwrap();
+    }
+    living.kill().unwrap();
+    living.wait().unwrap();
+}
+
+/// `unshare --pid --fork --kill-child sleep 60` and the cgroup name its `sleep` (pid 1 there)
+/// would give a run: `run-1-<start time>-0-ns<inode of its PID namespace>`.
+fn foreign_owner() -> (std::process::Child, String) {
+    let mut child = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--kill-child", "sleep", "60"])
+        .spawn()
+        .unwrap();
+    for _ in 0..500 {
+        let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", child.id()))
+            .unwrap_or_default();
+        if let Some(pid) = children.split_whitespace().next() {
+            let proc = std::path::Path::new("/proc").join(pid);
+            if std::fs::read_to_string(proc.join("comm")).is_ok_and(|c| c == "sleep\n") {
+                let stat = std::fs::read_to_string(proc.join("stat")).unwrap();
+                let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+                let start = after_comm.split(' ').nth(19).unwrap().to_owned();
+                let ns = pid_namespace_of(&proc).unwrap();
+                return (child, format!("run-1-{start}-0-ns{ns}"));
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    panic!("unshare's child never ran sleep");
+}
+
+fn pid_namespace_of(proc: &std::path::Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(proc.join("ns/pid")).ok().map(|m| m.ino())
+}
+
 /// `brig run` exits once the result is out; a reaper it leaves behind finishes the sandbox's
 /// teardown and removes the run's cgroups. A daemon with 1 GiB to unmap (and no copy of the
 /// output pipes) keeps that teardown going for tens of ms after `brig run` has exited.
