@@ -331,16 +331,19 @@ fn program(plan: &ChildPlan<'_>, fds: &ChildFds, filter: &seccompiler::BpfProgra
 }
 
 /// Init's last job: reap every process; when the program exits, SIGKILL every other process
-/// of the sandbox, send the program's raw wait status to the helper, and exit, which ends the
-/// PID namespace. The kill comes first so that the status means the run is over: nothing of
-/// the sandbox runs user code once the helper has it (`teardown`).
+/// of the sandbox, send the program's raw wait status to the helper, with the CPU time and
+/// peak memory of what init reaped (the program, its waited-for descendants and the orphans
+/// init reaped: a run without a cgroup has nothing better), and exit, which ends the PID
+/// namespace. The kill comes first so that the status means the run is over: nothing of the
+/// sandbox runs user code once the helper has it (`teardown`).
 fn reap_until(program: Pid, status_pipe: &OwnedFd) -> ! {
     loop {
         match rustix::process::wait(WaitOptions::empty()) {
             Ok(Some((pid, status))) if pid == program => {
                 sys::kill_every_other_process();
-                let raw = status.as_raw().to_le_bytes();
-                let _ = rustix::io::write(status_pipe, &raw);
+                let usage = sys::reaped_children_usage().ok();
+                let message = crate::supervise::encode_status_message(status.as_raw(), usage);
+                let _ = rustix::io::write(status_pipe, &message);
                 sys::exit_now(0)
             }
             Ok(_) | Err(rustix::io::Errno::INTR) => continue,

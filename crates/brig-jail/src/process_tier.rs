@@ -9,15 +9,15 @@
 //! which makes allocations fail instead of producing a `memory_limit` verdict. There is no
 //! filesystem, network or syscall isolation: the program sees the host as the caller does.
 
-use brig_core::{Exit, Termination};
+use brig_core::Exit;
 use rustix::fd::{AsFd, OwnedFd};
-use rustix::process::{Pid, Resource, Signal, WaitOptions};
+use rustix::process::{Pid, Signal};
 use std::ffi::CString;
 use std::path::Path;
 
 use crate::cgroup::{CgroupLimits, Cgroups};
 use crate::exec::{self, ExecPlan, OnFailure};
-use crate::report::{OutputSink, Report, StepReport};
+use crate::report::{OutputSink, Report};
 use crate::run::{JailError, cgroup_name, os};
 use crate::spec::{SandboxSpec, WORK_DIR};
 use crate::step::pipe;
@@ -89,11 +89,10 @@ fn run_in(
         env.retain(|(k, _)| k != "TMPDIR");
         env.push(("TMPDIR".into(), work.display().to_string()));
         let exec = PreparedExec::new(&argv, &env).map_err(os("prepare exec"))?;
-        let mut rlimit_plan = rlimits::plan(&step.limits);
-        if cgroups.is_none() {
-            // No memory controller: the address-space limit is the only memory bound.
-            rlimit_plan.push((Resource::As, step.limits.memory_bytes));
-        }
+        let rlimit_plan = match cgroups {
+            Some(_) => rlimits::plan(&step.limits),
+            None => rlimits::plan_without_cgroup(&step.limits),
+        };
         let cgroup = match cgroups {
             Some(c) => Some(c.create(
                 &cgroup_name(index),
@@ -172,8 +171,9 @@ fn run_in(
             &kill_group,
         )
         .map_err(os("supervise"))?;
-        let status = rustix::process::waitpid(Some(rpid), WaitOptions::empty())
-            .map_err(|e| os("waitpid")(e.into()))?;
+        // The program's own usage and its waited-for descendants': without a cgroup, its CPU
+        // time and peak memory (`step::conclude`).
+        let (raw_status, usage) = sys::wait_with_usage(pid).map_err(os("wait4"))?;
         kill_group();
         let stats = match &cgroup {
             Some(c) => {
@@ -185,52 +185,21 @@ fn run_in(
         if let Some(c) = cgroup {
             c.remove()?;
         }
-        if let (Some(failure), None) = (observed.setup_failure, observed.killed_for) {
-            return Err(JailError::Setup(failure));
-        }
-        let exit = match status {
-            Some((_, s)) => supervise::decode_status(s.as_raw()),
-            None => Exit::Signal(libc::SIGKILL),
+        let observed = supervise::Observed {
+            exit: Some(supervise::decode_status(raw_status)),
+            usage: Some(usage),
+            ..observed
         };
-        let cpu_ms = match &stats {
-            Some(s) => s.cpu_usage_ns / 1_000_000,
-            None => children_cpu_ms(),
-        };
-        let termination = Termination {
-            exit,
-            killed_for: observed.killed_for,
-            oom_killed: stats.as_ref().is_some_and(|s| s.oom_kills > 0),
-        };
-        let succeeded = exit == Exit::Code(0) && observed.killed_for.is_none();
-        report.steps.push(StepReport {
-            name: step.name.clone(),
-            termination,
-            stdout: observed.stdout,
-            stderr: observed.stderr,
-            wall_ms: observed.wall.as_millis() as u64,
-            cpu_ms,
-            memory_peak_bytes: stats.as_ref().map_or(0, |s| s.memory_peak_bytes),
-        });
+        let step_report =
+            crate::step::conclude(&step.name, observed, stats, step.limits.cpu_time_ms)?;
+        let succeeded = step_report.termination.exit == Exit::Code(0)
+            && step_report.termination.killed_for.is_none();
+        report.steps.push(step_report);
         if !succeeded {
             break;
         }
     }
     Ok(report)
-}
-
-/// CPU time of our reaped children (cutime + cstime of /proc/self/stat): only the process tier
-/// without cgroups needs it, and the helper exists for one run, so it is this run's.
-fn children_cpu_ms() -> u64 {
-    let fields = crate::step::stat_fields("self").unwrap_or_default();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // cutime(13) + cstime(14).
-    let ticks = field(13) + field(14);
-    ticks * 1000 / rustix::param::clock_ticks_per_second().max(1)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! namespaces, write its id maps, release it (`start`), then watch it until its result is known
 //! and report (`finish`); the rest of its end is a `teardown::Teardown`. Sessions use `start` and hand the running sandbox to `session_host`.
 
-use brig_core::{Exit, Limits, Termination};
+use brig_core::{Exit, KillReason, Limits, Termination};
 use rustix::fd::OwnedFd;
 use rustix::pipe::PipeFlags;
 use std::ffi::CString;
@@ -142,11 +142,10 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
         .collect();
     let exec = PreparedExec::new(&step.argv, &env).map_err(os("prepare exec"))?;
     let cwd = CString::new(step.cwd.as_str()).map_err(|e| os("prepare exec")(e.into()))?;
-    let mut rlimit_plan = rlimits::plan(limits);
-    if cgroup.is_none() {
-        // No memory controller: the address-space limit is the only memory bound.
-        rlimit_plan.push((rustix::process::Resource::As, limits.memory_bytes));
-    }
+    let rlimit_plan = match cgroup {
+        Some(_) => rlimits::plan(limits),
+        None => rlimits::plan_without_cgroup(limits),
+    };
     let (stdout_r, stdout_w) = pipe()?;
     let (stderr_r, stderr_w) = pipe()?;
     let (go_r, go_w) = pipe()?;
@@ -366,7 +365,7 @@ fn finish(started: Started, ctx: StepContext<'_>) -> Result<(StepReport, Teardow
     let teardown = Teardown::kill(pid, pidfd, cgroup);
     let report = stats
         .map_err(JailError::from)
-        .and_then(|stats| conclude(&step.name, observed, stats))?;
+        .and_then(|stats| conclude(&step.name, observed, stats, limits.cpu_time_ms))?;
     Ok((report, teardown))
 }
 
@@ -376,6 +375,7 @@ pub(crate) fn conclude(
     name: &str,
     observed: supervise::Observed,
     stats: Option<crate::cgroup::CgroupStats>,
+    cpu_budget_ms: u64,
 ) -> Result<StepReport, JailError> {
     let wall_ms = observed.wall.as_millis() as u64;
     if let (Some(failure), None) = (observed.setup_failure, observed.killed_for) {
@@ -391,17 +391,33 @@ pub(crate) fn conclude(
         }
         (None, None) => return Err(JailError::LostStatus),
     };
+    // Without a cgroup (Brig not root), init's `getrusage` counts: what it reaped, so not the
+    // processes it killed at the end, and the peak of the largest process, not of the sum.
+    let (cpu_ns, memory_peak_bytes) = match (&stats, observed.usage) {
+        (Some(s), _) => (s.cpu_usage_ns, s.memory_peak_bytes),
+        (None, Some(usage)) => (usage.cpu_ns, usage.max_rss_bytes),
+        (None, None) => (0, 0),
+    };
+    // Without a cgroup no one polls the CPU budget: `RLIMIT_CPU` (set at the budget then,
+    // rounded up to a second: `rlimits::plan_without_cgroup`) kills the process that spends
+    // it, or it was spent across processes; either way the budget is what ended the run.
+    let killed_for = match observed.killed_for {
+        None if stats.is_none() && cpu_ns >= cpu_budget_ms.saturating_mul(1_000_000) => {
+            Some(KillReason::CpuTimeout)
+        }
+        reason => reason,
+    };
     Ok(StepReport {
         name: name.to_owned(),
         termination: Termination {
             exit,
-            killed_for: observed.killed_for,
+            killed_for,
             oom_killed: stats.as_ref().is_some_and(|s| s.oom_kills > 0),
         },
         stdout: observed.stdout,
         stderr: observed.stderr,
         wall_ms,
-        cpu_ms: stats.as_ref().map_or(0, |s| s.cpu_usage_ns / 1_000_000),
-        memory_peak_bytes: stats.as_ref().map_or(0, |s| s.memory_peak_bytes),
+        cpu_ms: cpu_ns / 1_000_000,
+        memory_peak_bytes,
     })
 }

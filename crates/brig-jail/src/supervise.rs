@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use crate::cgroup::Cgroup;
 use crate::child::SetupFailure;
 use crate::report::{OutputSink, Stream};
+pub use crate::sys::ChildrenUsage;
 
 /// How often the CPU budget is checked when it is far from spent.
 const CPU_POLL_MAX: Duration = Duration::from_millis(50);
@@ -55,6 +56,9 @@ pub struct Observed {
     pub stderr: Vec<u8>,
     /// From start until the run was over (init exited, or the status ended it).
     pub wall: Duration,
+    /// What init's `getrusage` said of the program and what it reaped, sent with the status:
+    /// the CPU time and peak memory of a run without a cgroup.
+    pub usage: Option<ChildrenUsage>,
 }
 
 /// Output kept up to a shared budget.
@@ -90,6 +94,37 @@ pub(crate) fn to_timespec(d: Duration) -> Timespec {
     }
 }
 
+/// Init's status message (`child::reap_until`): the program's raw wait status (4 bytes,
+/// little-endian), then `getrusage(RUSAGE_CHILDREN)` of init (CPU ns and peak RSS bytes, 8
+/// bytes each). At 20 bytes it is below `PIPE_BUF`, so one `write` arrives whole. A zygote's
+/// agent sends the status alone (its runs always have a cgroup).
+pub(crate) fn encode_status_message(raw: i32, usage: Option<ChildrenUsage>) -> Vec<u8> {
+    let mut message = raw.to_le_bytes().to_vec();
+    if let Some(usage) = usage {
+        message.extend_from_slice(&usage.cpu_ns.to_le_bytes());
+        message.extend_from_slice(&usage.max_rss_bytes.to_le_bytes());
+    }
+    message
+}
+
+/// See [`encode_status_message`]; `None` if it is too short to hold a status.
+pub(crate) fn decode_status_message(message: &[u8]) -> Option<(i32, Option<ChildrenUsage>)> {
+    let raw = i32::from_le_bytes(message.get(..4)?.try_into().ok()?);
+    let u64_at = |at: usize| {
+        Some(u64::from_le_bytes(
+            message.get(at..at + 8)?.try_into().ok()?,
+        ))
+    };
+    let usage = match (u64_at(4), u64_at(12)) {
+        (Some(cpu_ns), Some(max_rss_bytes)) => Some(ChildrenUsage {
+            cpu_ns,
+            max_rss_bytes,
+        }),
+        _ => None,
+    };
+    Some((raw, usage))
+}
+
 /// Decodes a raw wait status.
 pub fn decode_status(raw: i32) -> Exit {
     if libc::WIFSIGNALED(raw) {
@@ -122,6 +157,7 @@ pub fn watch(
     };
     let mut killed_for = None;
     let mut exit = None;
+    let mut usage = None;
     let mut setup_error = Vec::new();
     let mut init_exited_at: Option<Instant> = None;
     let mut ended_at: Option<Instant> = None;
@@ -245,9 +281,9 @@ pub fn watch(
                 }
                 b's' => {
                     let n = read_some(&fds.status, &mut buf)?;
-                    if n >= 4 {
-                        let raw = i32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
+                    if let Some((raw, reported)) = decode_status_message(&buf[..n]) {
                         exit = Some(decode_status(raw));
+                        usage = reported;
                         crate::run::phase("program's status received");
                     }
                     if n == 0 || n >= 4 {
@@ -283,6 +319,7 @@ pub fn watch(
         stdout: capture.stdout,
         stderr: capture.stderr,
         wall: ended_at.or(init_exited_at).unwrap_or_else(Instant::now) - start,
+        usage,
     })
 }
 
@@ -293,5 +330,27 @@ fn read_some(fd: &impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_message_carries_the_usage_when_init_sends_it() {
+        let usage = ChildrenUsage {
+            cpu_ns: 1_234_567_890,
+            max_rss_bytes: 64 << 20,
+        };
+        let message = encode_status_message(0x0900, Some(usage));
+        assert_eq!(message.len(), 20);
+        assert_eq!(decode_status_message(&message), Some((0x0900, Some(usage))));
+        // A zygote's agent sends the status alone.
+        let bare = encode_status_message(9, None);
+        assert_eq!(bare, 9i32.to_le_bytes());
+        assert_eq!(decode_status_message(&bare), Some((9, None)));
+        assert_eq!(decode_status_message(&bare[..3]), None);
+        assert_eq!(decode_status_message(&message[..12]), Some((0x0900, None)));
     }
 }

@@ -1,6 +1,6 @@
 //! The few raw syscalls Brig needs that no safe wrapper covers: `clone3` (or `clone`) into new
 //! namespaces, `fork` inside the sandbox, `execve` with pre-built pointer arrays, `_exit`,
-//! bringing `lo` up, `close_range`, `kill(-1)`, and the detached reaper that ends a sandbox
+//! bringing `lo` up, `close_range`, `kill(-1)`, `getrusage` and `wait4`, and the detached reaper that ends a sandbox
 //! after `brig run` has exited. This is the only module of the workspace allowed to use
 //! `unsafe`; every block says why it is sound.
 //!
@@ -8,7 +8,7 @@
 //! `helper.rs`), which is what makes running ordinary Rust after `fork`/`clone3` sound: no other
 //! thread can hold a lock (the allocator's, stdio's) at the moment of the copy.
 //!
-//! Man pages: clone(2), fork(2), execve(2), close_range(2), netdevice(7).
+//! Man pages: clone(2), fork(2), execve(2), close_range(2), getrusage(2), wait4(2), netdevice(7).
 #![allow(unsafe_code)]
 
 use rustix::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -401,6 +401,58 @@ pub fn exit_now(code: i32) -> ! {
 pub fn kill_every_other_process() {
     // SAFETY: kill(2) takes no pointers.
     unsafe { libc::kill(-1, libc::SIGKILL) };
+}
+
+/// What `getrusage(RUSAGE_CHILDREN)` says of the children (and their waited-for descendants)
+/// that the calling process has reaped. rustix has no `getrusage`.
+pub fn reaped_children_usage() -> io::Result<ChildrenUsage> {
+    // SAFETY: an all-zero `rusage` is a valid value of the plain C struct, and getrusage only
+    // writes into the one we pass, which lives across the call.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid `who` and a pointer to a writable `rusage`.
+    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(ChildrenUsage::from(&usage))
+}
+
+/// `wait4(pid)`, blocking: the child's raw wait status and its usage (its own and that of
+/// the descendants it waited for). rustix's `waitpid` does not return the usage.
+pub fn wait_with_usage(pid: i32) -> io::Result<(i32, ChildrenUsage)> {
+    // SAFETY: as in `reaped_children_usage`.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let mut status = 0;
+    loop {
+        // SAFETY: pointers to a writable int and `rusage` that live across the call.
+        let ret = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if ret == pid {
+            return Ok((status, ChildrenUsage::from(&usage)));
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// See [`reaped_children_usage`] and [`wait_with_usage`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChildrenUsage {
+    /// User plus system CPU time.
+    pub cpu_ns: u64,
+    /// The largest resident set any of them reached.
+    pub max_rss_bytes: u64,
+}
+
+impl From<&libc::rusage> for ChildrenUsage {
+    fn from(usage: &libc::rusage) -> ChildrenUsage {
+        let ns = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1_000;
+        ChildrenUsage {
+            cpu_ns: ns(usage.ru_utime) + ns(usage.ru_stime),
+            // In KiB on Linux: the largest of them, not a sum.
+            max_rss_bytes: usage.ru_maxrss as u64 * 1024,
+        }
+    }
 }
 
 /// Marks every fd from `first` up close-on-exec, so the program inherits only 0, 1 and 2.

@@ -496,7 +496,7 @@ fn watch_run(
     )
     .map_err(os("supervise"))?;
     let stats = cgroup.map(Cgroup::stats).transpose()?;
-    conclude("main", observed, stats)
+    conclude("main", observed, stats, limits.cpu_time_ms)
 }
 
 /// One message to the zygote, with fds.

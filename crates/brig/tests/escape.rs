@@ -526,6 +526,63 @@ fn without_root_the_sandbox_runs_as_the_callers_own_id() {
     );
 }
 
+/// `brig run --json ARGS FILE` as `nobody` (setpriv): no cgroups then.
+fn run_unprivileged(code: &str, args: &[&str]) -> serde_json::Value {
+    let p = program("py", code);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        p.path.parent().unwrap(),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let out = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_brig"),
+            "run",
+            "--json",
+        ])
+        .args(args)
+        .arg(&p.path)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Without root there is no cgroup to poll: the CPU time and peak memory come from the
+/// sandbox init's `getrusage` (the process tier's `wait4`), and `RLIMIT_CPU`, set at the
+/// budget, ends a busy program with a `cpu` timeout, not a bare SIGKILL.
+#[test]
+fn without_root_cpu_and_memory_are_measured_and_the_cpu_budget_is_a_cpu_timeout() {
+    if no_sandbox() {
+        return;
+    }
+    for tier in ["namespace", "process"] {
+        let busy = run_unprivileged(
+            "import threading\ndef spin():\n    while True: pass\nfor _ in range(2): threading.Thread(target=spin).start()",
+            &["--tier", tier, "--cpu-time", "1s", "--timeout", "20s"],
+        );
+        assert_status(&busy, "timeout");
+        assert_eq!(busy["limit"], "cpu", "{tier}: {busy}");
+        let cpu_ms = busy["cpu_ms"].as_u64().unwrap();
+        assert!((1000..3000).contains(&cpu_ms), "{tier}: {busy}");
+        assert!(busy["wall_ms"].as_u64().unwrap() < 20_000, "{tier}: {busy}");
+
+        // 64 MiB touched, and ~0.2 s of CPU.
+        let heavy = run_unprivileged(
+            "import time\nx = bytearray(64 << 20)\nend = time.process_time() + 0.2\nwhile time.process_time() < end: pass\nprint(len(x))",
+            &["--tier", tier, "--memory", "256MiB"],
+        );
+        assert_status(&heavy, "ok");
+        let peak = heavy["memory_peak_bytes"].as_u64().unwrap();
+        assert!((64 << 20..256 << 20).contains(&peak), "{tier}: {heavy}");
+        assert!(heavy["cpu_ms"].as_u64().unwrap() >= 200, "{tier}: {heavy}");
+    }
+}
+
 #[test]
 fn live_sandboxes_never_share_a_network_namespace() {
     if no_sandbox() {
