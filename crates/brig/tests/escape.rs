@@ -488,15 +488,7 @@ fn without_root_the_sandbox_runs_as_the_callers_own_id() {
         std::fs::Permissions::from_mode(0o755),
     )
     .unwrap();
-    let child = std::process::Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            env!("CARGO_BIN_EXE_brig"),
-            "run",
-            "--json",
-        ])
+    let child = brig_run_as_nobody()
         .arg(&p.path)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -526,7 +518,21 @@ fn without_root_the_sandbox_runs_as_the_callers_own_id() {
     );
 }
 
-/// `brig run --json ARGS FILE` as `nobody` (setpriv): no cgroups then.
+/// `brig run --json`, to be completed, as `nobody`: dropped to with setpriv (util-linux).
+fn brig_run_as_nobody() -> std::process::Command {
+    let mut command = std::process::Command::new("setpriv");
+    command.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        env!("CARGO_BIN_EXE_brig"),
+        "run",
+        "--json",
+    ]);
+    command
+}
+
+/// `brig run --json ARGS FILE` as `nobody`: no cgroups then.
 fn run_unprivileged(code: &str, args: &[&str]) -> serde_json::Value {
     let p = program("py", code);
     use std::os::unix::fs::PermissionsExt;
@@ -535,15 +541,7 @@ fn run_unprivileged(code: &str, args: &[&str]) -> serde_json::Value {
         std::fs::Permissions::from_mode(0o755),
     )
     .unwrap();
-    let out = std::process::Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            env!("CARGO_BIN_EXE_brig"),
-            "run",
-            "--json",
-        ])
+    let out = brig_run_as_nobody()
         .args(args)
         .arg(&p.path)
         .output()
