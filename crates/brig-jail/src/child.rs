@@ -63,6 +63,8 @@ pub struct ChildPlan<'a> {
     pub cgroup_tasks: &'a [std::fs::File],
     /// Session mode: the kernel the agent starts.
     pub kernel: Option<&'a crate::agent::KernelSpec>,
+    /// The helper's CPU mask, to take back once released (`spread.rs`).
+    pub(crate) spread: Option<crate::spread::Spread>,
 }
 
 /// The child's ends of the pipes shared with the helper.
@@ -195,6 +197,11 @@ fn setup(plan: &ChildPlan<'_>, fds: &ChildFds, landlock: bool) -> Result<(), (St
             "wait for the helper",
             "the helper exited during setup".into(),
         ));
+    }
+    if let Some(spread) = &plan.spread {
+        spread
+            .restore_in_child()
+            .map_err(fail("restore the CPU affinity"))?;
     }
     // Become the sandbox user. Our previous id is unmapped (not root in this namespace), so
     // the kernel keeps our capabilities in the new user namespace until `caps::drop_all`.

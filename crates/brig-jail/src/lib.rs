@@ -39,6 +39,7 @@ pub mod run;
 pub mod seccomp;
 mod session_host;
 pub mod spec;
+mod spread;
 mod stale;
 mod step;
 pub mod supervise;

@@ -364,6 +364,37 @@ fn brig_run_sweeps_cgroups_left_by_a_dead_brig() {
     }
 }
 
+/// The helper moves the sandbox's init off its own CPU while both set up (`spread.rs`); the
+/// program still gets the caller's whole CPU mask, and a caller pinned to one CPU stays so.
+#[test]
+fn the_program_runs_with_the_callers_cpu_mask() {
+    if no_sandbox() {
+        return;
+    }
+    let allowed = |status: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with("Cpus_allowed_list:"))
+            .map(|l| l.split_whitespace().nth(1).unwrap().to_owned())
+            .unwrap()
+    };
+    let ours = allowed(&std::fs::read_to_string("/proc/self/status").unwrap());
+    let p = program("sh", "cat /proc/self/status");
+    let r = run_json(&p.path, &[], &[], b"");
+    assert_status(&r, "ok");
+    assert_eq!(allowed(stdout(&r)), ours);
+
+    let pinned = std::process::Command::new("taskset")
+        .args(["-c", "0", env!("CARGO_BIN_EXE_brig"), "run", "--json"])
+        .arg(&p.path)
+        .output()
+        .unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&pinned.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&pinned.stderr)));
+    assert_status(&r, "ok");
+    assert_eq!(allowed(stdout(&r)), "0");
+}
+
 /// The cgroups of a Brig in a container (another PID namespace, the same cgroup tree): a
 /// Brig in the host's namespace finds their owner through the host's `/proc` and sweeps only
 /// those whose owner is gone.
@@ -381,8 +412,8 @@ fn brig_run_sweeps_the_cgroups_of_a_dead_brig_of_another_pid_namespace_only() {
         skip("no cgroup v1 hierarchy under /sys/fs/cgroup");
         return;
     }
-    // Two "container Brigs": pid 1 of PID namespaces of their own. One lives on; the other's
-    // namespace is gone once it has exited.
+    // Two "container Brigs" in PID namespaces of their own. One lives on; the other's
+    // namespace is gone once its init has exited.
     let (mut living, living_name) = foreign_owner();
     let (mut dead, dead_name) = foreign_owner();
     dead.kill().unwrap();
@@ -393,7 +424,7 @@ fn brig_run_sweeps_the_cgroups_of_a_dead_brig_of_another_pid_namespace_only() {
     for dir in groups(&living_name).iter().chain(&groups(&dead_name)) {
         std::fs::create_dir_all(dir).unwrap();
     }
-    // The dead namespace's pid 1 is reaped by the host's init: wait for its end.
+    // The dead namespace's processes are reaped by the host's init: wait for their end.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let dead_ns = dead_name.rsplit_once("-ns").unwrap().1.parse::<u64>().ok();
     while std::fs::read_dir("/proc")
@@ -425,31 +456,59 @@ fn brig_run_sweeps_the_cgroups_of_a_dead_brig_of_another_pid_namespace_only() {
     living.wait().unwrap();
 }
 
-/// `unshare --pid --fork --kill-child sleep 60` and the cgroup name its `sleep` (pid 1 there)
-/// would give a run: `run-1-<start time>-0-ns<inode of its PID namespace>`.
+/// A process in a PID namespace of its own, and the cgroup name it would give a run:
+/// `run-<its pid there>-<start time>-0-ns<inode of the namespace>`. It is the `sleep` of
+/// `unshare --pid --fork --kill-child sh -c 'sleep 60 & wait'`, so its pid there is 2, not 1:
+/// `brig_run_as_pid_1_removes_its_cgroups_before_exiting`, running alongside, looks for
+/// `run-1-` groups.
 fn foreign_owner() -> (std::process::Child, String) {
     let mut child = std::process::Command::new("unshare")
-        .args(["--pid", "--fork", "--kill-child", "sleep", "60"])
+        .args([
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "sh",
+            "-c",
+            "sleep 60 & wait",
+        ])
         .spawn()
         .unwrap();
+    let children_of = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default()
+    };
     for _ in 0..500 {
-        let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", child.id()))
-            .unwrap_or_default();
-        if let Some(pid) = children.split_whitespace().next() {
-            let proc = std::path::Path::new("/proc").join(pid);
+        let grandchildren: Vec<String> = children_of(&child.id().to_string())
+            .split_whitespace()
+            .flat_map(|pid| {
+                children_of(pid)
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for pid in grandchildren {
+            let proc = std::path::Path::new("/proc").join(&pid);
             if std::fs::read_to_string(proc.join("comm")).is_ok_and(|c| c == "sleep\n") {
                 let stat = std::fs::read_to_string(proc.join("stat")).unwrap();
                 let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
                 let start = after_comm.split(' ').nth(19).unwrap().to_owned();
+                let status = std::fs::read_to_string(proc.join("status")).unwrap();
+                let inner = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("NSpid:"))
+                    .and_then(|pids| pids.split_whitespace().last())
+                    .unwrap()
+                    .to_owned();
+                assert_eq!(inner, "2", "{status}");
                 let ns = pid_namespace_of(&proc).unwrap();
-                return (child, format!("run-1-{start}-0-ns{ns}"));
+                return (child, format!("run-{inner}-{start}-0-ns{ns}"));
             }
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    panic!("unshare's child never ran sleep");
+    panic!("unshare's grandchild never ran sleep");
 }
 
 fn pid_namespace_of(proc: &std::path::Path) -> Option<u64> {

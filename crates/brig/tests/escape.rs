@@ -566,7 +566,8 @@ fn without_root_cpu_and_memory_are_measured_and_the_cpu_budget_is_a_cpu_timeout(
         assert_status(&busy, "timeout");
         assert_eq!(busy["limit"], "cpu", "{tier}: {busy}");
         let cpu_ms = busy["cpu_ms"].as_u64().unwrap();
-        assert!((1000..3000).contains(&cpu_ms), "{tier}: {busy}");
+        // At the budget, give or take the tick the rlimit is checked at.
+        assert!((900..3000).contains(&cpu_ms), "{tier}: {busy}");
         assert!(busy["wall_ms"].as_u64().unwrap() < 20_000, "{tier}: {busy}");
 
         // 64 MiB touched, and ~0.2 s of CPU.
