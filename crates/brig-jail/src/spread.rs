@@ -1,12 +1,14 @@
 //! Running a new sandbox's init beside the helper rather than after it.
 //!
 //! After `clone3`, the helper writes the child's id maps and sends its seccomp filter while the
-//! child mounts its `/proc` and tmpfs and joins its cgroup: work meant to overlap. But Linux
-//! queues a new task on its parent's CPU, and an idle CPU of a VM is slow to wake, so the child
-//! often waits until the helper blocks (measured on the 2-vCPU development VM with a C test: a
-//! child forked while its parent stays busy for 300 µs starts 322 µs after `fork` returned; 72 µs
-//! when the parent moves it to the other CPU at once; `BRIG_TRACE_PHASES` showed the init's
-//! first line 0.29 ms after `clone3` returned, once the helper had sent the filter).
+//! child mounts its `/proc` and tmpfs and joins its cgroup: work meant to overlap. But a
+//! scheduler that packs tasks onto few CPUs (the development VM's kernel does:
+//! `sched_vcpu_pack`), or one that leaves an idle vCPU asleep, keeps the new task on its
+//! parent's CPU, and the child waits until the helper blocks. Measured on that 2-vCPU VM with a
+//! C test, a child forked while its parent stays busy for 300 µs starts 322 µs after `fork`
+//! returned, and 72 µs after when the parent moves it to the other CPU at once;
+//! `BRIG_TRACE_PHASES` showed the init's first line 0.29 ms after `clone3` returned, once the
+//! helper had sent the filter.
 //!
 //! So the helper, right after `clone3`, lets the child run on any CPU of its mask but its own
 //! (`sched_setaffinity` on the child), and the child, once released (`go` comes after that call),
