@@ -347,10 +347,12 @@ fn reap_until(program: Pid, status_pipe: &OwnedFd) -> ! {
     loop {
         match rustix::process::wait(WaitOptions::empty()) {
             Ok(Some((pid, status))) if pid == program => {
+                crate::run::phase("init: program reaped");
                 sys::kill_every_other_process();
                 let usage = sys::reaped_children_usage().ok();
                 let message = crate::supervise::encode_status_message(status.as_raw(), usage);
-                let _ = rustix::io::write(status_pipe, &message);
+                crate::run::phase("init: status sending");
+                let _ = rustix::io::write(status_pipe, message.as_bytes());
                 sys::exit_now(0)
             }
             Ok(_) | Err(rustix::io::Errno::INTR) => continue,

@@ -97,14 +97,32 @@ pub(crate) fn to_timespec(d: Duration) -> Timespec {
 /// Init's status message (`child::reap_until`): the program's raw wait status (4 bytes,
 /// little-endian), then `getrusage(RUSAGE_CHILDREN)` of init (CPU ns and peak RSS bytes, 8
 /// bytes each). At 20 bytes it is below `PIPE_BUF`, so one `write` arrives whole. A zygote's
-/// agent sends the status alone (its runs always have a cgroup).
-pub(crate) fn encode_status_message(raw: i32, usage: Option<ChildrenUsage>) -> Vec<u8> {
-    let mut message = raw.to_le_bytes().to_vec();
-    if let Some(usage) = usage {
-        message.extend_from_slice(&usage.cpu_ns.to_le_bytes());
-        message.extend_from_slice(&usage.max_rss_bytes.to_le_bytes());
+/// agent sends the status alone (its runs always have a cgroup). Built on the stack: init's
+/// heap is a copy-on-write share of the helper's, and every page it writes is a fault.
+pub(crate) fn encode_status_message(raw: i32, usage: Option<ChildrenUsage>) -> StatusMessage {
+    let mut bytes = [0u8; 20];
+    bytes[..4].copy_from_slice(&raw.to_le_bytes());
+    let len = match usage {
+        Some(usage) => {
+            bytes[4..12].copy_from_slice(&usage.cpu_ns.to_le_bytes());
+            bytes[12..20].copy_from_slice(&usage.max_rss_bytes.to_le_bytes());
+            20
+        }
+        None => 4,
+    };
+    StatusMessage { bytes, len }
+}
+
+/// See [`encode_status_message`].
+pub(crate) struct StatusMessage {
+    bytes: [u8; 20],
+    len: usize,
+}
+
+impl StatusMessage {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
     }
-    message
 }
 
 /// See [`encode_status_message`]; `None` if it is too short to hold a status.
@@ -344,12 +362,14 @@ mod tests {
             max_rss_bytes: 64 << 20,
         };
         let message = encode_status_message(0x0900, Some(usage));
+        let message = message.as_bytes();
         assert_eq!(message.len(), 20);
-        assert_eq!(decode_status_message(&message), Some((0x0900, Some(usage))));
+        assert_eq!(decode_status_message(message), Some((0x0900, Some(usage))));
         // A zygote's agent sends the status alone.
         let bare = encode_status_message(9, None);
+        let bare = bare.as_bytes();
         assert_eq!(bare, 9i32.to_le_bytes());
-        assert_eq!(decode_status_message(&bare), Some((9, None)));
+        assert_eq!(decode_status_message(bare), Some((9, None)));
         assert_eq!(decode_status_message(&bare[..3]), None);
         assert_eq!(decode_status_message(&message[..12]), Some((0x0900, None)));
     }
