@@ -94,7 +94,7 @@ fn run_in(
             None => rlimits::plan_without_cgroup(&step.limits),
         };
         let cgroup = match cgroups {
-            Some(c) => Some(c.create(
+            Some(c) => Some(c.create_for_limits(
                 &cgroup_name(index),
                 &CgroupLimits {
                     memory_bytes: step.limits.memory_bytes,

@@ -125,7 +125,8 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
     let limits: &Limits = &step.limits;
     phase("step start");
     let cgroup = match ctx.cgroups {
-        Some(cgroups) => Some(cgroups.create(
+        // Its limits never change: only the hierarchies they need.
+        Some(cgroups) => Some(cgroups.create_for_limits(
             &cgroup_name(ctx.index),
             &CgroupLimits {
                 memory_bytes: limits.memory_bytes,

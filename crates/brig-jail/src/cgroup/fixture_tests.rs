@@ -153,6 +153,45 @@ fn comounted_cpu_cpuacct_is_one_directory_with_or_without_symlinks() {
     }
 }
 
+/// A one-run group without a CPU quota skips a hierarchy that carries only `cpu`, never a
+/// co-mounted `cpu,cpuacct` (CPU time is read from `cpuacct`), and with a quota skips nothing.
+#[test]
+fn a_group_for_its_limits_skips_cpu_alone_without_a_quota() {
+    let no_quota = CgroupLimits {
+        cpu_quota_percent: None,
+        ..LIMITS
+    };
+    let group_dirs = |root: &Path, limits: &CgroupLimits| {
+        let cgroups = detect(root).unwrap();
+        let Hierarchy::V1(h) = &cgroups.hierarchy else {
+            panic!("not v1")
+        };
+        Group::V1(h.group_for_limits("brig", "sb", limits)).dirs()
+    };
+    let under = |root: &Path, controllers: &[&str]| -> Vec<_> {
+        controllers
+            .iter()
+            .map(|c| root.join(c).join("brig/sb"))
+            .collect()
+    };
+    let separate = TempDir::new().unwrap();
+    v1_tree(separate.path(), false, false);
+    assert_eq!(
+        group_dirs(separate.path(), &no_quota),
+        under(separate.path(), &["memory", "pids", "cpuacct"])
+    );
+    assert_eq!(
+        group_dirs(separate.path(), &LIMITS),
+        under(separate.path(), &["memory", "pids", "cpu", "cpuacct"])
+    );
+    let comounted = TempDir::new().unwrap();
+    v1_tree(comounted.path(), true, true);
+    assert_eq!(
+        group_dirs(comounted.path(), &no_quota),
+        under(comounted.path(), &["memory", "pids", "cpu,cpuacct"])
+    );
+}
+
 #[test]
 fn nothing_mounted_names_what_is_missing() {
     let t = TempDir::new().unwrap();

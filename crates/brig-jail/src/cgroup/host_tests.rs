@@ -130,6 +130,55 @@ fn procs(cg: &Cgroup) -> Vec<i32> {
     .unwrap()
 }
 
+/// A one-run group without a quota has no directory of its own in a `cpu`-only hierarchy,
+/// still counts CPU time (in `cpuacct`), takes a process and goes away; with a quota it is
+/// in every hierarchy.
+#[test]
+fn host_a_group_for_its_limits_counts_cpu_without_the_cpu_hierarchy() {
+    let Some(host) = host("lean") else { return };
+    let lean = CgroupLimits {
+        memory_bytes: 64 << 20,
+        pids: 16,
+        cpu_quota_percent: None,
+    };
+    let cg = host.cgroups.create_for_limits("lean", &lean).unwrap();
+    let all = host.cgroups.group("lean").dirs();
+    let made: Vec<_> = all.iter().filter(|d| d.is_dir()).cloned().collect();
+    assert_eq!(made, cg.group.dirs());
+    if let Hierarchy::V1(h) = &host.cgroups.hierarchy
+        && let Some(cpu_only) = h.cpu_only_mount()
+    {
+        assert_eq!(made.len(), all.len() - 1, "{made:?}");
+        assert!(made.iter().all(|d| !d.starts_with(cpu_only)), "{made:?}");
+    } else {
+        assert_eq!(made, all);
+    }
+    let mut child = gated("i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done", &[]);
+    cg.attach(child.id() as i32).unwrap();
+    release(&mut child);
+    assert!(wait(&mut child, Duration::from_secs(20)).success());
+    assert!(cg.cpu_usage_ns().unwrap() > 0);
+    cg.remove().unwrap();
+    assert!(all.iter().all(|d| !d.exists()));
+
+    let with_quota = CgroupLimits {
+        cpu_quota_percent: Some(50),
+        ..lean
+    };
+    let cg = host
+        .cgroups
+        .create_for_limits("quota", &with_quota)
+        .unwrap();
+    assert!(
+        host.cgroups
+            .group("quota")
+            .dirs()
+            .iter()
+            .all(|d| d.is_dir())
+    );
+    cg.remove().unwrap();
+}
+
 #[test]
 fn host_create_attach_stats_kill_remove() {
     let Some(host) = host("cycle") else { return };

@@ -154,10 +154,43 @@ impl Hierarchy {
     }
 }
 
+impl Hierarchy {
+    /// [`Hierarchy::group`] without the hierarchies that carry only `cpu` when `limits` set no
+    /// quota (see `Cgroups::create_for_limits`).
+    pub(super) fn group_for_limits(
+        &self,
+        parent: &str,
+        name: &str,
+        limits: &CgroupLimits,
+    ) -> Group {
+        let mut group = self.group(parent, name);
+        if limits.cpu_quota_percent.is_none() {
+            let cpu_only: Vec<PathBuf> = self
+                .mounts
+                .iter()
+                .filter(|m| m.controllers == ["cpu"])
+                .map(|m| m.path.join(parent).join(name))
+                .collect();
+            group.dirs.retain(|dir| !cpu_only.contains(dir));
+        }
+        group
+    }
+
+    /// The root of a hierarchy that carries only `cpu`, if there is one.
+    #[cfg(test)]
+    pub(super) fn cpu_only_mount(&self) -> Option<&Path> {
+        self.mounts
+            .iter()
+            .find(|m| m.controllers == ["cpu"])
+            .map(|m| m.path.as_path())
+    }
+}
+
 /// One sandbox's v1 group: its directory in each hierarchy.
 #[derive(Debug)]
 pub(super) struct Group {
-    /// One per distinct hierarchy.
+    /// One per distinct hierarchy the group is in (all of them, or all but `cpu`'s: see
+    /// [`Hierarchy::group_for_limits`]).
     pub(super) dirs: Vec<PathBuf>,
     pub(super) memory: PathBuf,
     pub(super) pids: PathBuf,
