@@ -171,8 +171,14 @@ fn python_memory_error_is_memory_limit() {
     assert!(r.memory_peak_bytes >= 50 << 20, "{}", r.memory_peak_bytes);
 }
 
-/// Keeps `FUEL_PER_CPU_MS` honest: a busy loop given N ms of CPU budget uses about N ms of CPU
-/// (the spread across workloads is documented in `run.rs`).
+/// Keeps `FUEL_PER_CPU_MS` honest: a busy loop given N ms of CPU budget ends with a `cpu`
+/// timeout after CPU time of the order of N ms. Fuel counts work, not time (a busy host gives
+/// the same verdict), so how much CPU the budget buys depends on the host's speed as well as
+/// the workload: on the reference VM (5.8-6.2 M operators per CPU ms) a loop uses 480-520 ms
+/// here, and on a faster day of the same VM kind (2026-12-03) the WAT loop used 240-263 ms and
+/// the Python loop 385-427 ms. The bounds, a fifth to three times the budget, catch a wrong
+/// unit or scale, not the host's speed (the spread is documented in `run.rs` and the crate's
+/// README).
 #[test]
 fn cpu_budget_matches_cpu_time() {
     let mut job = module(SPIN);
@@ -181,7 +187,7 @@ fn cpu_budget_matches_cpu_time() {
     let r = tier().run(&job);
     assert_eq!(r.limit, Some(TimeoutKind::Cpu), "{r:?}");
     assert!(
-        (250..1000).contains(&r.cpu_ms),
+        (100..1500).contains(&r.cpu_ms),
         "WAT loop: {} ms of CPU for 500 ms",
         r.cpu_ms
     );
@@ -194,7 +200,7 @@ fn cpu_budget_matches_cpu_time() {
     let r = tier().run(&job);
     assert_eq!(r.limit, Some(TimeoutKind::Cpu), "{r:?}");
     assert!(
-        (250..1000).contains(&r.cpu_ms),
+        (100..1500).contains(&r.cpu_ms),
         "Python loop: {} ms of CPU for 500 ms",
         r.cpu_ms
     );
