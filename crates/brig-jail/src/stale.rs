@@ -9,6 +9,7 @@
 //!   of every namespace, and `/proc/<host pid>/status`'s `NSpid` gives its pid in its own
 //!   namespace, so one pass over `/proc` finds the owners (only when such groups exist). A
 //!   namespace whose processes are all gone (a container stopped) has none left there.
+//!   An owner in a time namespace of its own is known by its pid alone (see `ForeignOwners`).
 //! - Any other case (a container's Brig looking at the host's groups or a sibling container's):
 //!   the pid means nothing here, so the group is left alone, since removing a group kills what
 //!   it holds.
@@ -85,10 +86,13 @@ fn alive_here(pid: u32, start: u64) -> bool {
 }
 
 /// Every (namespace inode, pid there, start time) of the processes in the namespaces that
-/// foreign groups name, read from the host's `/proc`.
+/// foreign groups name, read from the host's `/proc`. The start time is `None` for a process in
+/// another time namespace (or one whose time namespace cannot be read): `/proc/<pid>/stat`
+/// shows the start time shifted by the *reader's* boot-time offset, so the owner, reading its
+/// own, may have named its group with a different number than we read; its pid must do.
 #[derive(Debug, Default)]
 struct ForeignOwners {
-    found: HashSet<(u64, u32, u64)>,
+    found: HashSet<(u64, u32, Option<u64>)>,
     /// Some process's namespace could not be read (not ours to inspect: EACCES), so an owner
     /// not found may still be alive.
     incomplete: bool,
@@ -114,6 +118,7 @@ impl ForeignOwners {
             owners.incomplete = true;
             return owners;
         };
+        let our_time_namespace = time_namespace("self");
         for entry in entries.flatten() {
             let name = entry.file_name();
             let Some(pid) = name
@@ -138,6 +143,9 @@ impl ForeignOwners {
                 }
             };
             if wanted.contains(&ns) {
+                let same_clock =
+                    our_time_namespace.is_some() && time_namespace(pid) == our_time_namespace;
+                let start = same_clock.then_some(start);
                 owners.found.insert((ns, inner, start));
             }
         }
@@ -146,8 +154,17 @@ impl ForeignOwners {
 
     /// Whether that owner may be alive: found, or not all of `/proc` could be read.
     fn contains(&self, namespace: u64, pid: u32, start: u64) -> bool {
-        self.incomplete || self.found.contains(&(namespace, pid, start))
+        self.incomplete
+            || self.found.contains(&(namespace, pid, Some(start)))
+            || self.found.contains(&(namespace, pid, None))
     }
+}
+
+/// The inode of a process's time namespace (`self` for ours), if it can be read.
+fn time_namespace(pid: &str) -> Option<u64> {
+    rustix::fs::stat(format!("/proc/{pid}/ns/time").as_str())
+        .ok()
+        .map(|st| st.st_ino)
 }
 
 /// A host process's pid in its innermost PID namespace (the last `NSpid` field of its
@@ -251,6 +268,47 @@ mod tests {
         outer.wait().unwrap();
         // `--kill-child` takes the namespace's init down with unshare; its pid 1 is gone once
         // its host pid no longer names a process (reaped by the namespace's end).
+        for _ in 0..500 {
+            if stat_fields(&host_pid.to_string()).is_none() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(gone(&live), "{live}: its namespace is gone");
+    }
+
+    /// A container Brig in a time namespace of its own reads its start time shifted by its
+    /// boot-time offset and names its groups so: the owner is alive all the same.
+    #[test]
+    fn an_owner_in_another_time_namespace_is_known_by_its_pid() {
+        let mut outer = std::process::Command::new("unshare")
+            .args([
+                "--pid",
+                "--fork",
+                "--kill-child",
+                "--time",
+                "--boottime",
+                "1000",
+                "sleep",
+                "60",
+            ])
+            .spawn()
+            .expect("unshare");
+        let host_pid = wait_for_child_named(outer.id(), "sleep");
+        let ns = rustix::fs::stat(format!("/proc/{host_pid}/ns/pid").as_str())
+            .expect("its namespace")
+            .st_ino;
+        let host_start: u64 = stat_fields(&host_pid.to_string()).unwrap()[19]
+            .parse()
+            .unwrap();
+        // What the owner reads of itself: 1000 s later, in clock ticks.
+        let ticks = rustix::param::clock_ticks_per_second();
+        let its_start = host_start + 1000 * ticks;
+        let live = format!("run-1-{its_start}-0-ns{ns}");
+        assert!(!gone(&live), "{live}: its owner runs");
+        assert!(gone(&format!("run-2-{its_start}-0-ns{ns}")));
+        outer.kill().unwrap();
+        outer.wait().unwrap();
         for _ in 0..500 {
             if stat_fields(&host_pid.to_string()).is_none() {
                 break;
