@@ -79,10 +79,19 @@ fn our_namespace() -> Option<u64> {
     pid_namespace_tag().strip_prefix("-ns")?.parse().ok()
 }
 
-/// Whether a process of our PID namespace has this pid and start time.
+/// Whether a process of our PID namespace has this pid and start time; the pid alone when it
+/// is in another time namespace than ours (or either cannot be read), whose start times we do
+/// not read as it does (see `ForeignOwners`).
 fn alive_here(pid: u32, start: u64) -> bool {
-    stat_fields(&pid.to_string())
-        .is_some_and(|fields| fields.get(19).and_then(|s| s.parse().ok()) == Some(start))
+    let pid = pid.to_string();
+    let Some(fields) = stat_fields(&pid) else {
+        return false;
+    };
+    let ours = our_time_namespace();
+    if ours.is_none() || time_namespace(&pid) != ours {
+        return true;
+    }
+    fields.get(19).and_then(|s| s.parse().ok()) == Some(start)
 }
 
 /// Every (namespace inode, pid there, start time) of the processes in the namespaces that
@@ -118,7 +127,7 @@ impl ForeignOwners {
             owners.incomplete = true;
             return owners;
         };
-        let our_time_namespace = time_namespace("self");
+        let our_time_namespace = our_time_namespace();
         for entry in entries.flatten() {
             let name = entry.file_name();
             let Some(pid) = name
@@ -160,7 +169,13 @@ impl ForeignOwners {
     }
 }
 
-/// The inode of a process's time namespace (`self` for ours), if it can be read.
+/// The inode of our time namespace, read once.
+fn our_time_namespace() -> Option<u64> {
+    static OURS: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *OURS.get_or_init(|| time_namespace("self"))
+}
+
+/// The inode of a process's time namespace, if it can be read.
 fn time_namespace(pid: &str) -> Option<u64> {
     rustix::fs::stat(format!("/proc/{pid}/ns/time").as_str())
         .ok()
@@ -316,6 +331,31 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         assert!(gone(&live), "{live}: its namespace is gone");
+    }
+
+    /// The same for a Brig of our own PID namespace in a time namespace of its own.
+    #[test]
+    fn an_owner_of_our_pid_namespace_in_another_time_namespace_is_known_by_its_pid() {
+        let mut owner = std::process::Command::new("unshare")
+            .args(["--time", "--boottime", "1000", "sleep", "60"])
+            .spawn()
+            .expect("unshare");
+        // unshare execs sleep in the new time namespace (no fork): wait for the exec.
+        for _ in 0..500 {
+            let comm = std::fs::read_to_string(format!("/proc/{}/comm", owner.id()));
+            if comm.is_ok_and(|c| c == "sleep\n") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let pid = owner.id();
+        let host_start: u64 = stat_fields(&pid.to_string()).unwrap()[19].parse().unwrap();
+        let its_start = host_start + 1000 * rustix::param::clock_ticks_per_second();
+        let live = format!("run-{pid}-{its_start}-0");
+        assert!(!gone(&live), "{live}: its owner runs");
+        owner.kill().unwrap();
+        owner.wait().unwrap();
+        assert!(gone(&live), "{live}: its owner is gone");
     }
 
     /// The host pid of `parent`'s child whose command is `comm`.
