@@ -257,38 +257,64 @@ mod tests {
         )));
     }
 
-    /// A process in a PID namespace of its own (`unshare --pid --fork`), as a container's Brig
-    /// would be: its groups stay while it lives, and go once it and its namespace are gone.
+    /// `sleep 60` as pid 1 of a PID namespace of its own (`unshare --pid --fork` and
+    /// `extra` options), standing in for a container's Brig.
+    struct ContainerOwner {
+        unshare: std::process::Child,
+        host_pid: u32,
+        namespace: u64,
+        host_start: u64,
+    }
+
+    impl ContainerOwner {
+        fn start(extra: &[&str]) -> ContainerOwner {
+            let unshare = std::process::Command::new("unshare")
+                .args(["--pid", "--fork", "--kill-child"])
+                .args(extra)
+                .args(["sleep", "60"])
+                .spawn()
+                .expect("unshare");
+            let host_pid = wait_for_child_named(unshare.id(), "sleep");
+            let namespace = rustix::fs::stat(format!("/proc/{host_pid}/ns/pid").as_str())
+                .expect("its namespace")
+                .st_ino;
+            let host_start = stat_fields(&host_pid.to_string()).unwrap()[19]
+                .parse()
+                .unwrap();
+            ContainerOwner {
+                unshare,
+                host_pid,
+                namespace,
+                host_start,
+            }
+        }
+
+        /// `--kill-child` takes the namespace's init down with unshare; it is gone once its
+        /// host pid no longer names a process (reaped by the namespace's end).
+        fn end(mut self) {
+            self.unshare.kill().unwrap();
+            self.unshare.wait().unwrap();
+            for _ in 0..500 {
+                if stat_fields(&self.host_pid.to_string()).is_none() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    }
+
+    /// A process in a PID namespace of its own, as a container's Brig would be: its groups
+    /// stay while it lives, and go once it and its namespace are gone.
     #[test]
     fn a_cgroup_of_another_pid_namespace_is_stale_only_once_its_owner_is_gone() {
-        let mut outer = std::process::Command::new("unshare")
-            .args(["--pid", "--fork", "--kill-child", "sleep", "60"])
-            .spawn()
-            .expect("unshare");
-        // The `sleep` is pid 1 of the new namespace; wait until it has exec'd.
-        let host_pid = wait_for_child_named(outer.id(), "sleep");
-        let ns = rustix::fs::stat(format!("/proc/{host_pid}/ns/pid").as_str())
-            .expect("its namespace")
-            .st_ino;
-        let start: u64 = stat_fields(&host_pid.to_string()).unwrap()[19]
-            .parse()
-            .unwrap();
+        let owner = ContainerOwner::start(&[]);
+        let (start, ns) = (owner.host_start, owner.namespace);
         let live = format!("run-1-{start}-0-ns{ns}");
         assert!(!gone(&live), "{live}: its owner runs");
         // The same pid with another start time, or another pid, in that namespace: gone.
         assert!(gone(&format!("run-1-{}-0-ns{ns}", start + 1)));
         assert!(gone(&format!("run-2-{start}-0-ns{ns}")));
-
-        outer.kill().unwrap();
-        outer.wait().unwrap();
-        // `--kill-child` takes the namespace's init down with unshare; its pid 1 is gone once
-        // its host pid no longer names a process (reaped by the namespace's end).
-        for _ in 0..500 {
-            if stat_fields(&host_pid.to_string()).is_none() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        owner.end();
         assert!(gone(&live), "{live}: its namespace is gone");
     }
 
@@ -296,40 +322,14 @@ mod tests {
     /// boot-time offset and names its groups so: the owner is alive all the same.
     #[test]
     fn an_owner_in_another_time_namespace_is_known_by_its_pid() {
-        let mut outer = std::process::Command::new("unshare")
-            .args([
-                "--pid",
-                "--fork",
-                "--kill-child",
-                "--time",
-                "--boottime",
-                "1000",
-                "sleep",
-                "60",
-            ])
-            .spawn()
-            .expect("unshare");
-        let host_pid = wait_for_child_named(outer.id(), "sleep");
-        let ns = rustix::fs::stat(format!("/proc/{host_pid}/ns/pid").as_str())
-            .expect("its namespace")
-            .st_ino;
-        let host_start: u64 = stat_fields(&host_pid.to_string()).unwrap()[19]
-            .parse()
-            .unwrap();
+        let owner = ContainerOwner::start(&["--time", "--boottime", "1000"]);
         // What the owner reads of itself: 1000 s later, in clock ticks.
-        let ticks = rustix::param::clock_ticks_per_second();
-        let its_start = host_start + 1000 * ticks;
+        let its_start = owner.host_start + 1000 * rustix::param::clock_ticks_per_second();
+        let ns = owner.namespace;
         let live = format!("run-1-{its_start}-0-ns{ns}");
         assert!(!gone(&live), "{live}: its owner runs");
         assert!(gone(&format!("run-2-{its_start}-0-ns{ns}")));
-        outer.kill().unwrap();
-        outer.wait().unwrap();
-        for _ in 0..500 {
-            if stat_fields(&host_pid.to_string()).is_none() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        owner.end();
         assert!(gone(&live), "{live}: its namespace is gone");
     }
 
