@@ -17,7 +17,7 @@
 use std::collections::HashSet;
 
 use crate::cgroup::Cgroups;
-use crate::step::{pid_namespace_tag, stat_fields};
+use crate::step::{pid_namespace, stat_fields};
 
 /// Removes the stale groups under the parent; returns how many were removed.
 pub(crate) fn sweep(cgroups: &Cgroups) -> usize {
@@ -66,17 +66,12 @@ impl Owner {
 
     /// Whether the owner is known to be gone (never guessed: unknown means alive).
     fn is_gone(&self, foreign: &ForeignOwners) -> bool {
-        match (self.namespace, our_namespace()) {
+        match (self.namespace, pid_namespace()) {
             (ours, ns) if ours == ns => !alive_here(self.pid, self.start),
             (Some(theirs), None) => !foreign.contains(theirs, self.pid, self.start),
             _ => false,
         }
     }
-}
-
-/// Our PID namespace's inode, `None` for the host's (the tag `step::cgroup_name` appends).
-fn our_namespace() -> Option<u64> {
-    pid_namespace_tag().strip_prefix("-ns")?.parse().ok()
 }
 
 /// Whether a process of our PID namespace has this pid and start time; the pid alone when it
@@ -111,7 +106,7 @@ impl ForeignOwners {
     /// One pass over `/proc` when we are in the host's PID namespace and some group names
     /// another; nothing otherwise.
     fn scan_if_needed<'a>(owners: impl Iterator<Item = &'a Owner>) -> ForeignOwners {
-        if our_namespace().is_some() {
+        if pid_namespace().is_some() {
             return ForeignOwners::default();
         }
         let wanted: HashSet<u64> = owners.filter_map(|o| o.namespace).collect();
@@ -246,7 +241,7 @@ mod tests {
     #[test]
     fn our_own_cgroup_name_is_not_stale_and_a_dead_owner_is() {
         // The tests run in the host's PID namespace (CI and this VM).
-        assert_eq!(our_namespace(), None);
+        assert_eq!(pid_namespace(), None);
         assert!(!gone(&cgroup_name(0)));
         assert!(gone("run-999999999-1-0"));
         assert!(gone(&format!("run-{}-1-0", std::process::id())));

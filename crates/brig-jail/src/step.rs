@@ -70,26 +70,29 @@ pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd), JailError> {
 /// host's PID namespace: the pid names the owner only in its own namespace, and a Brig of
 /// another one (a container's, sharing the cgroup tree) must not take it for dead.
 pub(crate) fn cgroup_name(index: usize) -> String {
-    format!(
-        "run-{}-{}-{}{}",
+    let name = format!(
+        "run-{}-{}-{}",
         std::process::id(),
         process_start_time(),
-        index,
-        pid_namespace_tag()
-    )
+        index
+    );
+    match pid_namespace() {
+        Some(inode) => format!("{name}-ns{inode}"),
+        None => name,
+    }
 }
 
 /// The inode of the host's (initial) PID namespace, fixed by the kernel (`PROC_PID_INIT_INO`).
 const INITIAL_PID_NAMESPACE: u64 = 0xEFFF_FFFC;
 
-/// `""` in the host's PID namespace, else `-ns<inode of ours>`.
-pub(crate) fn pid_namespace_tag() -> &'static str {
-    static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    TAG.get_or_init(|| match rustix::fs::stat("/proc/self/ns/pid") {
-        Ok(st) if st.st_ino == INITIAL_PID_NAMESPACE => String::new(),
-        Ok(st) => format!("-ns{}", st.st_ino),
+/// The inode of our PID namespace; `None` in the host's (read once).
+pub(crate) fn pid_namespace() -> Option<u64> {
+    static INODE: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *INODE.get_or_init(|| match rustix::fs::stat("/proc/self/ns/pid") {
+        Ok(st) if st.st_ino == INITIAL_PID_NAMESPACE => None,
+        Ok(st) => Some(st.st_ino),
         // No namespace files: nothing to tell apart.
-        Err(_) => String::new(),
+        Err(_) => None,
     })
 }
 

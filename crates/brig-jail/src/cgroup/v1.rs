@@ -152,10 +152,8 @@ impl Hierarchy {
             cpuacct: dir_of("cpuacct"),
         }
     }
-}
 
-impl Hierarchy {
-    /// [`Hierarchy::group`] without the hierarchies that carry only `cpu` when `limits` set no
+    /// [`Hierarchy::group`] without the hierarchy that carries only `cpu` when `limits` set no
     /// quota (see `Cgroups::create_for_limits`).
     pub(super) fn group_for_limits(
         &self,
@@ -164,20 +162,14 @@ impl Hierarchy {
         limits: &CgroupLimits,
     ) -> Group {
         let mut group = self.group(parent, name);
-        if limits.cpu_quota_percent.is_none() {
-            let cpu_only: Vec<PathBuf> = self
-                .mounts
-                .iter()
-                .filter(|m| m.controllers == ["cpu"])
-                .map(|m| m.path.join(parent).join(name))
-                .collect();
-            group.dirs.retain(|dir| !cpu_only.contains(dir));
+        if let (None, Some(cpu_only)) = (limits.cpu_quota_percent, self.cpu_only_mount()) {
+            group.dirs.retain(|dir| !dir.starts_with(cpu_only));
         }
         group
     }
 
-    /// The root of a hierarchy that carries only `cpu`, if there is one.
-    #[cfg(test)]
+    /// The root of a hierarchy that carries only `cpu`, if there is one (`cpu` is in one
+    /// hierarchy only).
     pub(super) fn cpu_only_mount(&self) -> Option<&Path> {
         self.mounts
             .iter()
