@@ -481,13 +481,7 @@ fn without_root_the_sandbox_runs_as_the_callers_own_id() {
     }
     // Drop to `nobody` with setpriv (util-linux) and run the same binary unprivileged.
     let token = format!("brig-unpriv-{}", std::process::id());
-    let p = program("sh", &format!("id -u; exec -a {token} sleep 1"));
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(
-        p.path.parent().unwrap(),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
+    let p = program_for_nobody("sh", &format!("id -u; exec -a {token} sleep 1"));
     let child = brig_run_as_nobody()
         .arg(&p.path)
         .stdout(std::process::Stdio::piped())
@@ -532,15 +526,21 @@ fn brig_run_as_nobody() -> std::process::Command {
     command
 }
 
-/// `brig run --json ARGS FILE` as `nobody`: no cgroups then.
-fn run_unprivileged(code: &str, args: &[&str]) -> serde_json::Value {
-    let p = program("py", code);
+/// A program whose directory `nobody` may enter.
+fn program_for_nobody(ext: &str, code: &str) -> Program {
+    let p = program(ext, code);
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(
         p.path.parent().unwrap(),
         std::fs::Permissions::from_mode(0o755),
     )
     .unwrap();
+    p
+}
+
+/// `brig run --json ARGS FILE` as `nobody`: no cgroups then.
+fn run_unprivileged(code: &str, args: &[&str]) -> serde_json::Value {
+    let p = program_for_nobody("py", code);
     let out = brig_run_as_nobody()
         .args(args)
         .arg(&p.path)
