@@ -339,15 +339,9 @@ fn brig_run_sweeps_cgroups_left_by_a_dead_brig() {
     }
     // A cgroup named for a process that no longer exists, in every v1 controller Brig uses.
     let stale = "run-999999999-1-0";
-    let dirs: Vec<std::path::PathBuf> = ["memory", "pids", "cpu", "cpuacct"]
+    let dirs: Vec<std::path::PathBuf> = v1_brig_parents()
         .iter()
-        .map(|c| {
-            std::path::Path::new("/sys/fs/cgroup")
-                .join(c)
-                .join("brig")
-                .join(stale)
-        })
-        .filter(|d| d.parent().unwrap().parent().unwrap().is_dir())
+        .map(|parent| parent.join(stale))
         .collect();
     if dirs.is_empty() {
         skip("no cgroup v1 hierarchy under /sys/fs/cgroup");
@@ -362,6 +356,16 @@ fn brig_run_sweeps_cgroups_left_by_a_dead_brig() {
     for dir in &dirs {
         assert!(!dir.exists(), "{} was not swept", dir.display());
     }
+}
+
+/// Brig's parent group in each v1 controller it uses that this host mounts.
+fn v1_brig_parents() -> Vec<std::path::PathBuf> {
+    ["memory", "pids", "cpu", "cpuacct"]
+        .iter()
+        .map(|c| std::path::Path::new("/sys/fs/cgroup").join(c))
+        .filter(|mount| mount.is_dir())
+        .map(|mount| mount.join("brig"))
+        .collect()
 }
 
 /// The helper moves the sandbox's init off its own CPU while both set up (`spread.rs`); the
@@ -403,11 +407,7 @@ fn brig_run_sweeps_the_cgroups_of_a_dead_brig_of_another_pid_namespace_only() {
     if no_sandbox() {
         return;
     }
-    let controllers: Vec<std::path::PathBuf> = ["memory", "pids", "cpu", "cpuacct"]
-        .iter()
-        .map(|c| std::path::Path::new("/sys/fs/cgroup").join(c).join("brig"))
-        .filter(|d| d.parent().unwrap().is_dir())
-        .collect();
+    let controllers = v1_brig_parents();
     if controllers.is_empty() {
         skip("no cgroup v1 hierarchy under /sys/fs/cgroup");
         return;
