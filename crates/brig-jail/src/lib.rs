@@ -78,6 +78,9 @@ pub struct JailConfig {
     pub helper: PathBuf,
     /// How many empty network namespaces to keep for reuse (root only; 0: a fresh one per run).
     pub netns_pool: u32,
+    /// How many empty cgroups to keep made ahead for one-shot runs (`cgroup/spare.rs`): a run
+    /// takes one instead of making its own, which saves its `mkdir`s (0: none kept).
+    pub spare_cgroups: u32,
     /// Sweep stale cgroups while the first step runs (for `brig run`, where every run is a
     /// start of Brig); off the critical path, since the program is already running.
     pub sweep_while_running: bool,
@@ -104,6 +107,7 @@ impl Default for JailConfig {
             uid_count: range.count,
             helper: std::env::current_exe().unwrap_or_else(|_| "brig".into()),
             netns_pool: 64,
+            spare_cgroups: 4,
             sweep_while_running: false,
             defer_teardown: false,
         }

@@ -291,6 +291,7 @@ pub fn run_here(
             agent: None,
             zygote: None,
             sweep_stale: index == 0 && config.sweep_while_running,
+            spare_cgroups: config.spare_cgroups,
         })?;
         if config.defer_teardown {
             teardowns.push(teardown);
@@ -384,6 +385,7 @@ fn run_session(
         agent: Some((OwnedFd::from(theirs), session.kernel.clone())),
         zygote: None,
         sweep_stale: false,
+        spare_cgroups: 0,
     };
     let started = start(&mut ctx)?;
     crate::session_host::serve(started, ours, control)?;

@@ -41,6 +41,8 @@ pub(crate) struct StepContext<'a> {
     pub(crate) zygote: Option<OwnedFd>,
     /// Sweep stale cgroups once the sandbox runs.
     pub(crate) sweep_stale: bool,
+    /// How many spare cgroups a one-shot run may take from and refill (0: none).
+    pub(crate) spare_cgroups: u32,
 }
 
 /// A sandbox whose init is running (released by the helper).
@@ -129,13 +131,14 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
     phase("step start");
     let cgroup = match ctx.cgroups {
         // Its limits never change: only the hierarchies they need.
-        Some(cgroups) => Some(cgroups.create_for_limits(
+        Some(cgroups) => Some(cgroups.create_for_run(
             &cgroup_name(ctx.index),
             &CgroupLimits {
                 memory_bytes: limits.memory_bytes,
                 pids: limits.pids + 1, // + the sandbox's init
                 cpu_quota_percent: limits.cpu_quota_percent,
             },
+            ctx.spare_cgroups,
         )?),
         None => None,
     };

@@ -195,7 +195,8 @@ pub fn spawn_sharing_memory(child: &mut dyn FnMut()) -> io::Result<i32> {
 
 /// What a detached reaper (`spawn_reaper`) does once the process that started it has gone:
 /// wait for every pidfd of `pidfds` to report its process gone, then remove each directory of
-/// `dirs` (cgroups; retried while the kernel still counts an exiting task in one). Every fd
+/// `dirs` (cgroups; retried while the kernel still counts an exiting task in one), and once
+/// they are all gone make a spare cgroup from `refill` (`cgroup/spare.rs`). Every fd
 /// not listed in `keep` is closed first, so the reaper holds none of its caller's pipes
 /// (stdout, a test harness's) open; what it keeps (pidfds, lock files) is released when it
 /// exits. Plain data that nobody frees or changes once the reaper runs (`&'static`).
@@ -206,6 +207,9 @@ pub struct ReaperPlan {
     pub pidfds: Vec<RawFd>,
     /// Directories to remove once they are gone.
     pub dirs: Vec<CString>,
+    /// Where to make a spare cgroup once every directory of `dirs` is gone (see
+    /// `cgroup/spare.rs`): candidates in order, each its directories, the lock one last.
+    pub refill: Vec<Vec<CString>>,
 }
 
 /// How long a reaper waits for a sandbox's init (which has been sent SIGKILL) to be gone
@@ -299,7 +303,9 @@ fn reap(plan: &ReaperPlan) {
         // fails; only an interrupted wait is retried.
         while let Err(rustix::io::Errno::INTR) = rustix::event::poll(&mut polled, Some(&timeout)) {}
     }
+    let mut all_removed = true;
     for dir in &plan.dirs {
+        let mut gone = false;
         for _ in 0..REAPER_RMDIR_TRIES {
             match rustix::fs::rmdir(dir.as_c_str()) {
                 Err(rustix::io::Errno::BUSY) | Err(rustix::io::Errno::INTR) => {
@@ -309,10 +315,18 @@ fn reap(plan: &ReaperPlan) {
                     };
                     let _ = rustix::thread::nanosleep(&pause);
                 }
-                // Removed, already gone, or not ours to remove: done with it.
-                _ => break,
+                Ok(()) | Err(rustix::io::Errno::NOENT) => {
+                    gone = true;
+                    break;
+                }
+                // Not ours to remove: done with it.
+                Err(_) => break,
             }
         }
+        all_removed &= gone;
+    }
+    if all_removed {
+        crate::cgroup::refill_raw(&plan.refill);
     }
 }
 
@@ -574,6 +588,7 @@ mod tests {
         let (read_end, write_end) =
             rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
         let plan: &'static ReaperPlan = Box::leak(Box::new(ReaperPlan {
+            refill: Vec::new(),
             keep: vec![pidfd.as_raw_fd()],
             pidfds: vec![pidfd.as_raw_fd()],
             dirs: dirs

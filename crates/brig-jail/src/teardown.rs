@@ -141,6 +141,7 @@ pub fn finish_in_background() -> Result<(), JailError> {
     let mut keep = Vec::new();
     let mut pidfds = Vec::new();
     let mut dirs = Vec::new();
+    let mut refill = Vec::new();
     for run in &deferred {
         keep.extend(run.holds.iter().map(|fd| fd.as_raw_fd()));
         for sandbox in &run.sandboxes {
@@ -149,19 +150,26 @@ pub fn finish_in_background() -> Result<(), JailError> {
                 pidfds.push(pidfd.as_raw_fd());
             }
             if let Some(cgroup) = &sandbox.cgroup {
-                dirs.extend(
+                dirs.extend(cgroup.removal_order().iter().filter_map(|d| c_path(d)));
+                refill.extend(
                     cgroup
-                        .dir_paths()
+                        .refill_candidates()
                         .iter()
-                        .filter_map(|d| CString::new(d.as_os_str().as_bytes()).ok()),
+                        .map(|dirs| dirs.iter().filter_map(|d| c_path(d)).collect()),
                 );
+                // A taken spare stays ours until the reaper has removed it.
+                keep.extend(cgroup.spare_lock().map(|fd| fd.as_raw_fd()));
             }
         }
     }
     keep.sort_unstable();
     // Leaked: the reaper reads it after we are gone; nothing frees or changes it.
-    let plan: &'static crate::sys::ReaperPlan =
-        Box::leak(Box::new(crate::sys::ReaperPlan { keep, pidfds, dirs }));
+    let plan: &'static crate::sys::ReaperPlan = Box::leak(Box::new(crate::sys::ReaperPlan {
+        keep,
+        pidfds,
+        dirs,
+        refill,
+    }));
     match crate::sys::spawn_reaper(plan) {
         Ok(_) => {
             for run in deferred {
@@ -177,4 +185,10 @@ pub fn finish_in_background() -> Result<(), JailError> {
             finish_now()
         }
     }
+}
+
+/// A path as the reaper's raw syscalls take it (`None` for one with a NUL byte, which no
+/// cgroup path has).
+fn c_path(path: &std::path::Path) -> Option<CString> {
+    CString::new(path.as_os_str().as_bytes()).ok()
 }

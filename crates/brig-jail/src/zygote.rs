@@ -171,6 +171,7 @@ pub(crate) fn run(host: Host<'_>, sink: &mut dyn OutputSink) -> Result<Report, J
         agent: None,
         zygote: Some(theirs),
         sweep_stale: false,
+        spare_cgroups: 0,
     })?;
     let served = serve(&host, &started, &ours, control, sink);
     started.tear_down()?;

@@ -537,35 +537,30 @@ fn brig_run_leaves_no_cgroup_once_its_reaper_is_done() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Wherever the cgroups live (v1 controllers or the v2 tree): this run's.
-    let prefix = format!("run-{}-", child.id());
-    let parents = cgroup_parents("brig");
-    let ours = || cgroups_named(&parents, &prefix);
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.as_mut().unwrap())
         .read_line(&mut line)
         .unwrap();
     assert_eq!(line, "ready\n");
+    // Wherever they live (v1 controllers or the v2 tree), by whatever name (its own or a
+    // spare's): this run's groups.
+    let groups = sandbox_cgroups(child.id());
     assert!(
-        !ours().is_empty(),
-        "no cgroup named {prefix}* while it runs"
+        !groups.is_empty(),
+        "no cgroup of the run found while it runs"
     );
     child.stdin.take().unwrap().write_all(b"go\n").unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
     assert!(
-        !ours().is_empty(),
+        !cgroups_removed(&groups),
         "brig run waited for the sandbox's teardown"
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !ours().is_empty() && std::time::Instant::now() < deadline {
+    while !cgroups_removed(&groups) && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    assert_eq!(
-        ours(),
-        std::collections::BTreeSet::<std::path::PathBuf>::new(),
-        "cgroups left"
-    );
+    assert!(cgroups_removed(&groups), "cgroups left: {groups:?}");
 }
 
 /// `brig <brig_args>` as PID 1 of a new PID namespace (`unshare --pid --fork`, with
@@ -587,32 +582,47 @@ fn brig_as_pid_1<S: AsRef<std::ffi::OsStr>>(
 /// the teardown to a reaper, which its exit would kill: the cgroups are gone when it exits.
 #[test]
 fn brig_run_as_pid_1_removes_its_cgroups_before_exiting() {
+    use std::io::{BufRead, Write};
     if no_sandbox() {
         return;
     }
     let p = program(
         "py",
-        &python_leaving_a_heavy_daemon("print('ready', flush=True)"),
+        &python_leaving_a_heavy_daemon("print('ready', flush=True)\nsys.stdin.readline()"),
     );
-    // Our pid inside the new PID namespace is 1: the cgroups are named `run-1-<start time>-`.
-    let parents = cgroup_parents("brig");
-    let pid_1_runs = || cgroups_named(&parents, "run-1-");
-    let before = pid_1_runs();
-    let out = brig_as_pid_1(
-        &["--mount-proc"],
-        &[
-            "run".as_ref(),
-            "--memory".as_ref(),
-            "2GiB".as_ref(),
-            p.path.as_os_str(),
-        ],
-    );
-    assert!(out.status.success(), "{out:?}");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "ready\n");
-    let left: Vec<_> = pid_1_runs().difference(&before).cloned().collect();
+    let mut unshare = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--kill-child", "--mount-proc"])
+        .arg(env!("CARGO_BIN_EXE_brig"))
+        .args(["run", "--memory", "2GiB"])
+        .arg(&p.path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(unshare.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "ready\n");
+    // unshare's child is Brig, PID 1 of the new namespace; its child, the sandbox's init.
+    let id = unshare.id();
+    let brig: u32 = std::fs::read_to_string(format!("/proc/{id}/task/{id}/children"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let groups = sandbox_cgroups(brig);
     assert!(
-        left.is_empty(),
-        "cgroups left by brig run as PID 1: {left:?}"
+        !groups.is_empty(),
+        "no cgroup of the run found while it runs"
+    );
+    unshare.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let out = unshare.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        cgroups_removed(&groups),
+        "cgroups left by brig run as PID 1: {groups:?}"
     );
 }
 

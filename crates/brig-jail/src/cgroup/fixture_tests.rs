@@ -559,3 +559,115 @@ fn v2_prepared_group_gets_new_limits_and_a_join_file() {
     (&joins[0]).write_all(b"0").unwrap();
     assert_eq!(get(&dir.join("cgroup.procs")), "0");
 }
+
+/// A v2 spare (`spare.rs`) as its taker sees it: `brig/<name>` with the files a new group has,
+/// and counters that show `usage_usec` of CPU time and a peak of `peak` bytes.
+fn v2_spare(root: &Path, name: &str, usage_usec: u64, peak: u64) -> std::path::PathBuf {
+    let dir = root.join("brig").join(name);
+    for (file, contents) in [
+        ("memory.max", "max".to_owned()),
+        ("memory.swap.max", "max".to_owned()),
+        ("pids.max", "max".to_owned()),
+        ("cpu.max", "max 100000".to_owned()),
+        ("cgroup.procs", String::new()),
+        ("memory.events", "oom_kill 0\n".to_owned()),
+        ("cpu.stat", format!("usage_usec {usage_usec}\n")),
+        ("memory.peak", format!("{peak}\n")),
+    ] {
+        put(&dir.join(file), &contents);
+    }
+    dir
+}
+
+/// A spare is taken only by one run at a time (the lock), only if no task ever ran in it (CPU
+/// time and peak both 0), and gets the taker's limits.
+#[test]
+fn v2_a_spare_is_taken_once_never_used_and_with_the_takers_limits() {
+    let t = TempDir::new().unwrap();
+    v2_tree(t.path(), "memory pids cpu");
+    let cgroups = detect(t.path()).unwrap();
+    let limits = CgroupLimits {
+        cpu_quota_percent: None,
+        ..LIMITS
+    };
+    assert!(cgroups.take_spare(&limits, 2).is_none(), "none made yet");
+    let first = v2_spare(t.path(), "spare-0", 0, 0);
+    v2_spare(t.path(), "spare-1", 0, 0);
+    let a = cgroups.create_for_run("run-a", &limits, 2).unwrap();
+    assert_eq!((a.name(), a.is_spare()), ("spare-0", true));
+    assert_eq!(get(&first.join("memory.max")), "33554432");
+    assert_eq!(get(&first.join("memory.swap.max")), "0");
+    assert_eq!(get(&first.join("pids.max")), "64");
+    let b = cgroups.take_spare(&limits, 2).unwrap();
+    assert_eq!(b.name(), "spare-1", "spare-0 is held by the first taker");
+    assert!(cgroups.take_spare(&limits, 2).is_none(), "both are held");
+    drop(b);
+    let b = cgroups.take_spare(&limits, 2).unwrap();
+    assert_eq!(b.name(), "spare-1", "dropped, its lock is released");
+    drop(b);
+    assert!(
+        cgroups.take_spare(&limits, 1).is_none(),
+        "only spare-0 counts"
+    );
+
+    // Counters of a past run: passed by (a real cgroupfs would also let it be removed).
+    for (usage, peak) in [(10, 0), (0, 4096)] {
+        v2_spare(t.path(), "spare-1", usage, peak);
+        assert!(
+            cgroups.take_spare(&limits, 2).is_none(),
+            "used: {usage} µs, peak {peak}"
+        );
+    }
+    drop(a);
+    assert_eq!(cgroups.take_spare(&limits, 2).unwrap().name(), "spare-0");
+}
+
+/// Where a spare is made: the spare taken first, then every index; each directory of the
+/// lock's (`memory` on v1) last; and the group's removal goes the other way, lock first. The
+/// refill makes the first candidate that does not exist, whole.
+#[test]
+fn v1_spares_are_made_lock_directory_last_and_removed_lock_directory_first() {
+    let t = TempDir::new().unwrap();
+    v1_tree(t.path(), false, false);
+    let cgroups = detect(t.path()).unwrap();
+    let hierarchies = |name: &str| -> Vec<std::path::PathBuf> {
+        ["pids", "cpuacct", "memory"]
+            .iter()
+            .map(|c| t.path().join(c).join("brig").join(name))
+            .collect()
+    };
+    let candidates = cgroups.refill_candidates(Some(1), 3);
+    assert_eq!(
+        candidates,
+        [
+            hierarchies("spare-1"),
+            hierarchies("spare-0"),
+            hierarchies("spare-2")
+        ],
+        "no directory in the cpu-only hierarchy, memory's last"
+    );
+    assert_eq!(
+        cgroups.refill_candidates(None, 2)[0],
+        hierarchies("spare-0")
+    );
+    assert!(cgroups.refill_candidates(Some(0), 0).is_empty());
+
+    for c in ["memory", "pids", "cpuacct"] {
+        fs::create_dir_all(t.path().join(c).join("brig")).unwrap();
+    }
+    spare::refill(&candidates);
+    assert!(hierarchies("spare-1").iter().all(|d| d.is_dir()));
+    spare::refill(&candidates);
+    assert!(
+        hierarchies("spare-0").iter().all(|d| d.is_dir()),
+        "spare-1 exists: the next candidate is made"
+    );
+    assert!(!t.path().join("memory/brig/spare-2").exists());
+
+    // A group's removal order: memory's directory first.
+    put(&t.path().join("cpuacct/brig/spare-1/cpuacct.usage"), "0\n");
+    let cg = Cgroup::open("spare-1", cgroups.spare_group("spare-1")).unwrap();
+    let order = cg.removal_order();
+    assert_eq!(order[0], t.path().join("memory/brig/spare-1"));
+    assert_eq!(order.len(), 3);
+}

@@ -458,3 +458,77 @@ fn host_v2_clone_into_cgroup_attach_kill_remove() {
     cgroup.remove().unwrap();
     assert!(!dir.exists());
 }
+
+/// Spares (`spare.rs`) on the real hierarchy: the end of a run's group makes one; the next run
+/// takes it, with its own limits, and its end makes a new one in its place; one held by a run
+/// is not taken by another; one left used by a crash is removed, not taken.
+#[test]
+fn host_spares_are_made_taken_once_and_never_reused() {
+    use std::os::unix::fs::MetadataExt as _;
+    let Some(host) = host("spares") else { return };
+    let cgroups = &host.cgroups;
+    let limits = CgroupLimits {
+        memory_bytes: 64 << 20,
+        pids: 16,
+        cpu_quota_percent: None,
+    };
+    let lock_dir = |name: &str| cgroups.spare_group(name).lock_dir().to_path_buf();
+    let inode = |name: &str| fs::metadata(lock_dir(name)).unwrap().ino();
+    let run_in = |cg: &Cgroup| {
+        let mut child = gated("i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done", &[]);
+        cg.attach(child.id() as i32).unwrap();
+        release(&mut child);
+        assert!(wait(&mut child, Duration::from_secs(20)).success());
+        assert!(cg.cpu_usage_ns().unwrap() > 0);
+    };
+
+    // None yet: a group of its own, whose removal makes spare-0.
+    let first = cgroups.create_for_run("run-a", &limits, 2).unwrap();
+    assert_eq!((first.name(), first.is_spare()), ("run-a", false));
+    first.remove().unwrap();
+    assert_eq!(cgroups.list().unwrap(), ["spare-0"]);
+    let made = inode("spare-0");
+
+    // Taken, with the run's limits; held, so the next run makes its own.
+    let taken = cgroups.create_for_run("run-b", &limits, 2).unwrap();
+    assert_eq!((taken.name(), taken.is_spare()), ("spare-0", true));
+    let (file, expected) = match &taken.group {
+        Group::V1(g) => (g.memory.join("memory.limit_in_bytes"), "67108864"),
+        Group::V2(g) => (g.dir.join("memory.max"), "67108864"),
+    };
+    assert_eq!(fs::read_to_string(file).unwrap().trim(), expected);
+    let other = cgroups.create_for_run("run-c", &limits, 2).unwrap();
+    assert_eq!(other.name(), "run-c", "spare-0 is held");
+    run_in(&taken);
+    taken.remove().unwrap();
+    assert_ne!(inode("spare-0"), made, "spare-0 is a new directory");
+    assert_eq!(cgroups.list().unwrap(), ["run-c", "spare-0"]);
+    other.remove().unwrap();
+    assert_eq!(cgroups.list().unwrap(), ["spare-0", "spare-1"]);
+
+    // A crash: taken, used, never removed (its lock goes with it).
+    let crashed = cgroups.create_for_run("run-d", &limits, 2).unwrap();
+    assert_eq!(crashed.name(), "spare-0");
+    run_in(&crashed);
+    drop(crashed);
+    let next = cgroups.create_for_run("run-e", &limits, 2).unwrap();
+    assert_eq!(next.name(), "spare-1", "the used spare-0 is passed by");
+    assert!(
+        !lock_dir("spare-0").exists(),
+        "and removed: {:?}",
+        cgroups.list()
+    );
+    let stats = {
+        run_in(&next);
+        next.stats().unwrap()
+    };
+    assert!(stats.memory_peak_bytes > 0, "{stats:?}");
+    next.remove().unwrap();
+    assert_eq!(cgroups.list().unwrap(), ["spare-1"], "remade where it was");
+
+    // Without spares: none taken, none made.
+    let plain = cgroups.create_for_run("run-f", &limits, 0).unwrap();
+    assert_eq!(plain.name(), "run-f");
+    plain.remove().unwrap();
+    assert_eq!(cgroups.list().unwrap(), ["spare-1"]);
+}

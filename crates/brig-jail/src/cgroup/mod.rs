@@ -31,8 +31,11 @@
 //! `Documentation/admin-guide/cgroup-v1/{cgroups,memory,pids}.rst`.
 
 mod cgroupfs;
+mod spare;
 mod v1;
 mod v2;
+
+pub(crate) use spare::refill_raw;
 
 #[cfg(test)]
 mod fixture_tests;
@@ -453,6 +456,10 @@ pub struct Cgroup {
     /// cgroupfs regenerate the contents, so a poll is one syscall instead of three.
     cpu_file: File,
     cpu_path: PathBuf,
+    /// The spare this group is, while taken (see `spare.rs`).
+    spare: Option<spare::Taken>,
+    /// Where its removal makes a spare for the next run (empty: none).
+    refill: Vec<Vec<PathBuf>>,
 }
 
 impl Cgroup {
@@ -470,6 +477,8 @@ impl Cgroup {
             group,
             cpu_file,
             cpu_path,
+            spare: None,
+            refill: Vec::new(),
         })
     }
 
@@ -591,11 +600,6 @@ impl Cgroup {
         cgroupfs::kill_listed(&self.group.dirs())
     }
 
-    /// The group's directories (one per v1 hierarchy, or the v2 one).
-    pub(crate) fn dir_paths(&self) -> Vec<PathBuf> {
-        self.group.dirs()
-    }
-
     /// One attempt at removing the group, without waiting: `Ok(false)` while its last tasks
     /// are still exiting (try again later, or [`Cgroup::remove`]).
     pub fn try_remove(&self) -> Result<bool, CgroupError> {
@@ -603,11 +607,17 @@ impl Cgroup {
     }
 
     /// Removes the group's directories, retrying for up to ~100 ms while killed tasks
-    /// finish exiting. Already-removed directories are not an error.
+    /// finish exiting. Already-removed directories are not an error. Then, for a group made
+    /// by [`Cgroups::create_for_run`], makes a spare for the next run (`spare.rs`), once every
+    /// directory is gone; the lock on a taken spare is held until then.
     pub fn remove(self) -> Result<(), CgroupError> {
-        let dirs = self.group.dirs();
+        let dirs = self.removal_order();
         drop(self.cpu_file);
-        remove_dirs(&dirs)
+        let removed = remove_dirs(&dirs);
+        if removed.is_ok() {
+            spare::refill(&self.refill);
+        }
+        removed
     }
 }
 

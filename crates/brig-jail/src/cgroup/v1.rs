@@ -233,12 +233,17 @@ impl Group {
         }
     }
 
+    /// The highest memory use seen, in bytes.
+    pub(super) fn memory_peak(&self) -> Result<u64, CgroupError> {
+        let peak = self.memory.join("memory.max_usage_in_bytes");
+        parse_u64(&read(&peak)?, &peak)
+    }
+
     /// Peak memory and OOM kills (CPU time is `Cgroup::cpu_usage_ns`, from a file kept open).
     pub(super) fn memory_stats(&self) -> Result<(u64, u64), CgroupError> {
-        let peak = self.memory.join("memory.max_usage_in_bytes");
         let oom = self.memory.join("memory.oom_control");
         Ok((
-            parse_u64(&read(&peak)?, &peak)?,
+            self.memory_peak()?,
             keyed(
                 &read(&oom)?,
                 "oom_kill",

@@ -204,8 +204,8 @@ impl Group {
         }
     }
 
-    /// Peak memory and OOM kills (CPU time is `Cgroup::cpu_usage_ns`, from a file kept open).
-    pub(super) fn memory_stats(&self) -> Result<(u64, u64), CgroupError> {
+    /// The highest memory use seen (`memory.peak`, Linux 5.19+), else the current use.
+    pub(super) fn memory_peak(&self) -> Result<u64, CgroupError> {
         let peak = [
             self.dir.join("memory.peak"),
             self.dir.join("memory.current"),
@@ -213,9 +213,14 @@ impl Group {
         .into_iter()
         .find(|p| p.exists())
         .unwrap_or_else(|| self.dir.join("memory.peak"));
+        parse_u64(&read(&peak)?, &peak)
+    }
+
+    /// Peak memory and OOM kills (CPU time is `Cgroup::cpu_usage_ns`, from a file kept open).
+    pub(super) fn memory_stats(&self) -> Result<(u64, u64), CgroupError> {
         let events = self.dir.join("memory.events");
         Ok((
-            parse_u64(&read(&peak)?, &peak)?,
+            self.memory_peak()?,
             keyed(&read(&events)?, "oom_kill", &events, "`oom_kill` line")?,
         ))
     }

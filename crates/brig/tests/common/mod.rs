@@ -209,3 +209,51 @@ pub fn cgroups_named(parents: &[PathBuf], prefix: &str) -> std::collections::BTr
         .map(|e| e.path())
         .collect()
 }
+
+/// The cgroup directories that the sandbox started by the Brig process `brig` (a host pid) is
+/// in, with their inode: read from the host's `/proc` for its children (the sandbox's init).
+/// A run's group may be one of its own (`run-<pid>-...`) or a spare it took (`spare-<k>`), so
+/// a test finds it here rather than by name. Only groups under Brig's parent `brig`.
+pub fn sandbox_cgroups(brig: u32) -> Vec<(PathBuf, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let children =
+        std::fs::read_to_string(format!("/proc/{brig}/task/{brig}/children")).unwrap_or_default();
+    let mut groups = Vec::new();
+    for child in children.split_whitespace() {
+        let cgroups = std::fs::read_to_string(format!("/proc/{child}/cgroup")).unwrap_or_default();
+        for line in cgroups.lines() {
+            let mut fields = line.splitn(3, ':');
+            let (Some(_), Some(controllers), Some(path)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            if !path.starts_with("/brig/") {
+                continue;
+            }
+            // v1: the controller's hierarchy; v2: the unified one (hybrid, or the root).
+            let mounts: Vec<PathBuf> = if controllers.is_empty() {
+                vec!["/sys/fs/cgroup/unified".into(), "/sys/fs/cgroup".into()]
+            } else {
+                vec![Path::new("/sys/fs/cgroup").join(controllers)]
+            };
+            for mount in mounts {
+                let dir = mount.join(&path[1..]);
+                if let Ok(meta) = std::fs::metadata(&dir) {
+                    groups.push((dir, meta.ino()));
+                    break;
+                }
+            }
+        }
+    }
+    groups
+}
+
+/// Whether every group of `groups` (from [`sandbox_cgroups`]) is gone: removed, or removed
+/// and made again as a new spare (another directory, so another inode).
+pub fn cgroups_removed(groups: &[(PathBuf, u64)]) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    groups
+        .iter()
+        .all(|(dir, ino)| std::fs::metadata(dir).map_or(true, |m| m.ino() != *ino))
+}
