@@ -587,8 +587,14 @@ mod tests {
         let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).unwrap();
         let (read_end, write_end) =
             rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
+        // Spare "a" exists already: the reaper makes "b", whole, its lock directory last.
+        let c = |name: &str| CString::new(dir.path().join(name).to_str().unwrap()).unwrap();
+        std::fs::create_dir(dir.path().join("spare-a")).unwrap();
         let plan: &'static ReaperPlan = Box::leak(Box::new(ReaperPlan {
-            refill: Vec::new(),
+            refill: vec![
+                vec![c("spare-a-part"), c("spare-a")],
+                vec![c("spare-b-part"), c("spare-b")],
+            ],
             keep: vec![pidfd.as_raw_fd()],
             pidfds: vec![pidfd.as_raw_fd()],
             dirs: dirs
@@ -618,5 +624,35 @@ mod tests {
             "sleeper still running"
         );
         assert!(dirs.iter().all(|d| !d.exists()), "left: {dirs:?}");
+        for made in ["spare-a-part", "spare-b-part", "spare-b"] {
+            assert!(dir.path().join(made).is_dir(), "{made} not made");
+        }
+    }
+
+    /// A directory the reaper cannot remove (here: not empty) leaves the spare unmade: one is
+    /// made only in the place of a group that is entirely gone.
+    #[test]
+    fn a_reaper_makes_no_spare_when_a_directory_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let busy = dir.path().join("busy");
+        std::fs::create_dir_all(busy.join("inside")).unwrap();
+        let c = |path: &std::path::Path| CString::new(path.to_str().unwrap()).unwrap();
+        let plan: &'static ReaperPlan = Box::leak(Box::new(ReaperPlan {
+            keep: Vec::new(),
+            pidfds: Vec::new(),
+            dirs: vec![c(&busy)],
+            refill: vec![vec![c(&dir.path().join("spare-0"))]],
+        }));
+        let reaper = spawn_reaper(plan).unwrap();
+        let status = rustix::process::waitpid(
+            Some(rustix::process::Pid::from_raw(reaper).unwrap()),
+            rustix::process::WaitOptions::empty(),
+        )
+        .unwrap()
+        .unwrap()
+        .1;
+        assert_eq!(status.exit_status(), Some(0));
+        assert!(busy.is_dir());
+        assert!(!dir.path().join("spare-0").exists(), "a spare was made");
     }
 }
