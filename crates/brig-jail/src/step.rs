@@ -292,6 +292,12 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
         drop(Teardown::kill(pid, pidfd, cgroup));
         return Err(e);
     }
+    // The init sets itself up and the program runs meanwhile: open the counters' files now,
+    // so that the program's end reads them at once.
+    let mut cgroup = cgroup;
+    if let Some(cgroup) = cgroup.as_mut() {
+        cgroup.open_counters();
+    }
     if ctx.sweep_stale
         && let Some(cgroups) = ctx.cgroups
     {

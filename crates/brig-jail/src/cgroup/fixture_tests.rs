@@ -411,7 +411,8 @@ fn v1_stats_and_cpu_usage_parse_the_kernel_formats() {
         panic!("not v1")
     };
     put(&g.cpuacct.join("cpuacct.usage"), "123456789\n");
-    put(&g.memory.join("memory.max_usage_in_bytes"), "4202496\n");
+    let peak = g.memory.join("memory.max_usage_in_bytes");
+    put(&peak, "4202496\n");
     let oom = g.memory.join("memory.oom_control");
     put(&oom, "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n");
     let cg = Cgroup::open("sb", group).unwrap();
@@ -424,6 +425,23 @@ fn v1_stats_and_cpu_usage_parse_the_kernel_formats() {
     };
     assert_eq!(cg.stats().unwrap(), stats);
     put(&oom, "oom_kill_disable 0\nunder_oom 0\n"); // before Linux 4.13
+    assert!(matches!(cg.stats(), Err(CgroupError::Parse { path, .. }) if path == oom));
+
+    // Opened ahead, the files are re-read through the kept fds, with the same errors.
+    let mut cg = cg;
+    cg.open_counters();
+    assert!(cg.memory_counters.is_some());
+    put(&peak, "8192\n");
+    put(&oom, "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n");
+    assert_eq!(
+        cg.stats().unwrap(),
+        CgroupStats {
+            memory_peak_bytes: 8192,
+            oom_kills: 3,
+            ..stats
+        }
+    );
+    put(&oom, "oom_kill_disable 0\nunder_oom 0\n");
     assert!(matches!(cg.stats(), Err(CgroupError::Parse { path, .. }) if path == oom));
 }
 

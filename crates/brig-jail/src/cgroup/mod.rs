@@ -443,6 +443,38 @@ impl Group {
             Group::V2(g) => g.write_limits(limits),
         }
     }
+
+    /// The files of peak memory and of OOM kills, and what the OOM line needs.
+    fn memory_files(&self) -> (PathBuf, PathBuf, &'static str) {
+        match self {
+            Group::V1(g) => g.memory_files(),
+            Group::V2(g) => g.memory_files(),
+        }
+    }
+
+    /// The highest memory use seen, in bytes.
+    fn memory_peak(&self) -> Result<u64, CgroupError> {
+        let (peak, _, _) = self.memory_files();
+        parse_u64(&cgroupfs::read(&peak)?, &peak)
+    }
+
+    /// Peak memory and OOM kills, read through `open` (the two files, opened ahead) if given.
+    fn memory_stats(&self, open: Option<&[File; 2]>) -> Result<(u64, u64), CgroupError> {
+        let (peak, oom, expected) = self.memory_files();
+        let read = |index: usize, path: &Path| match open {
+            Some(files) => {
+                cgroupfs::read_whole(&files[index]).map_err(|source| CgroupError::Read {
+                    path: path.into(),
+                    source,
+                })
+            }
+            None => cgroupfs::read(path),
+        };
+        Ok((
+            parse_u64(&read(0, &peak)?, &peak)?,
+            cgroupfs::keyed(&read(1, &oom)?, "oom_kill", &oom, expected)?,
+        ))
+    }
 }
 
 /// One sandbox's cgroup: a directory per v1 controller, or one v2 directory.
@@ -456,6 +488,8 @@ pub struct Cgroup {
     /// cgroupfs regenerate the contents, so a poll is one syscall instead of three.
     cpu_file: File,
     cpu_path: PathBuf,
+    /// The memory counters' files, once opened ahead (`Cgroup::open_counters`).
+    memory_counters: Option<[File; 2]>,
     /// The spare this group is, while taken (see `spare.rs`).
     spare: Option<spare::Taken>,
     /// Where its removal makes a spare for the next run (empty: none).
@@ -477,6 +511,7 @@ impl Cgroup {
             group,
             cpu_file,
             cpu_path,
+            memory_counters: None,
             spare: None,
             refill: Vec::new(),
         })
@@ -567,12 +602,21 @@ impl Cgroup {
         }
     }
 
+    /// Opens the memory counters' files ahead of [`Cgroup::stats`], which then reads them
+    /// with one `pread` each: done while the program runs, it takes their `open`s and `close`s
+    /// off the path from the program's end to the result. Best effort: if they cannot be
+    /// opened now, `stats` opens them itself (and reports why it cannot).
+    pub fn open_counters(&mut self) {
+        let (peak, oom, _) = self.group.memory_files();
+        if let (Ok(peak), Ok(oom)) = (File::open(peak), File::open(oom)) {
+            self.memory_counters = Some([peak, oom]);
+        }
+    }
+
     /// CPU time, peak memory and OOM kills so far.
     pub fn stats(&self) -> Result<CgroupStats, CgroupError> {
-        let (memory_peak_bytes, oom_kills) = match &self.group {
-            Group::V1(g) => g.memory_stats()?,
-            Group::V2(g) => g.memory_stats()?,
-        };
+        let (memory_peak_bytes, oom_kills) =
+            self.group.memory_stats(self.memory_counters.as_ref())?;
         Ok(CgroupStats {
             cpu_usage_ns: self.cpu_usage_ns()?,
             memory_peak_bytes,

@@ -155,11 +155,10 @@ impl Group {
 impl Cgroup {
     /// Whether no task ever ran in the group: CPU time and peak memory are both 0.
     fn never_used(&self) -> bool {
-        let peak = match &self.group {
-            Group::V1(g) => g.memory_peak(),
-            Group::V2(g) => g.memory_peak(),
-        };
-        matches!((self.cpu_usage_ns(), peak), (Ok(0), Ok(0)))
+        matches!(
+            (self.cpu_usage_ns(), self.group.memory_peak()),
+            (Ok(0), Ok(0))
+        )
     }
 
     /// Whether this is a spare taken for the run (named `spare-<k>`), not a group of its own.

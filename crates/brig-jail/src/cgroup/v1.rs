@@ -23,7 +23,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::cgroupfs::{keyed, parse_u64, read, write};
+use super::cgroupfs::write;
 use super::{CgroupError, CgroupLimits};
 
 /// The controllers Brig needs, in the order groups are created in them.
@@ -233,24 +233,14 @@ impl Group {
         }
     }
 
-    /// The highest memory use seen, in bytes.
-    pub(super) fn memory_peak(&self) -> Result<u64, CgroupError> {
-        let peak = self.memory.join("memory.max_usage_in_bytes");
-        parse_u64(&read(&peak)?, &peak)
-    }
-
-    /// Peak memory and OOM kills (CPU time is `Cgroup::cpu_usage_ns`, from a file kept open).
-    pub(super) fn memory_stats(&self) -> Result<(u64, u64), CgroupError> {
-        let oom = self.memory.join("memory.oom_control");
-        Ok((
-            self.memory_peak()?,
-            keyed(
-                &read(&oom)?,
-                "oom_kill",
-                &oom,
-                "`oom_kill` line (Linux 4.13+)",
-            )?,
-        ))
+    /// The files of peak memory and of OOM kills (its `oom_kill` line), and what the OOM line
+    /// needs: CPU time is `Cgroup::cpu_usage_ns`, from a file kept open.
+    pub(super) fn memory_files(&self) -> (PathBuf, PathBuf, &'static str) {
+        (
+            self.memory.join("memory.max_usage_in_bytes"),
+            self.memory.join("memory.oom_control"),
+            "`oom_kill` line (Linux 4.13+)",
+        )
     }
 }
 

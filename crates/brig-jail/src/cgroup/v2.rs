@@ -18,7 +18,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::cgroupfs::{keyed, parse_u64, read, write};
+use super::cgroupfs::{keyed, read, write};
 use super::{CgroupError, CgroupLimits};
 
 /// The CPU bandwidth period Brig uses, in µs (the kernel's default).
@@ -204,8 +204,9 @@ impl Group {
         }
     }
 
-    /// The highest memory use seen (`memory.peak`, Linux 5.19+), else the current use.
-    pub(super) fn memory_peak(&self) -> Result<u64, CgroupError> {
+    /// The files of peak memory (`memory.peak`, Linux 5.19+, else the current use) and of
+    /// OOM kills (`memory.events`), and what the OOM line needs.
+    pub(super) fn memory_files(&self) -> (PathBuf, PathBuf, &'static str) {
         let peak = [
             self.dir.join("memory.peak"),
             self.dir.join("memory.current"),
@@ -213,16 +214,7 @@ impl Group {
         .into_iter()
         .find(|p| p.exists())
         .unwrap_or_else(|| self.dir.join("memory.peak"));
-        parse_u64(&read(&peak)?, &peak)
-    }
-
-    /// Peak memory and OOM kills (CPU time is `Cgroup::cpu_usage_ns`, from a file kept open).
-    pub(super) fn memory_stats(&self) -> Result<(u64, u64), CgroupError> {
-        let events = self.dir.join("memory.events");
-        Ok((
-            self.memory_peak()?,
-            keyed(&read(&events)?, "oom_kill", &events, "`oom_kill` line")?,
-        ))
+        (peak, self.dir.join("memory.events"), "`oom_kill` line")
     }
 }
 
