@@ -855,3 +855,35 @@ fn sandboxes_start_where_clone3_is_filtered() {
         skip("this host refuses clone3 itself: the fallback is its normal path");
     }
 }
+
+/// On x86_64 glibc builds `brig` enters at `brig_start` (brig-jail's `sys.rs`), which
+/// pre-faults the pages its start-up relocations write before glibc's `_start` runs: the ELF
+/// header's entry is that symbol's address (every other test runs the binary through it).
+#[test]
+#[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
+fn brig_enters_at_brig_start() {
+    use std::io::Read;
+    let path = env!("CARGO_BIN_EXE_brig");
+    let mut header = [0u8; 32];
+    std::fs::File::open(path)
+        .unwrap()
+        .read_exact(&mut header)
+        .unwrap();
+    let entry = u64::from_le_bytes(header[24..32].try_into().unwrap());
+    let nm = match std::process::Command::new("nm")
+        .args(["--defined-only", path])
+        .output()
+    {
+        Ok(out) if out.status.success() => out,
+        other => {
+            skip(&format!("nm (binutils) not runnable: {other:?}"));
+            return;
+        }
+    };
+    let symbols = String::from_utf8_lossy(&nm.stdout);
+    let brig_start = symbols
+        .lines()
+        .find_map(|line| line.strip_suffix(" T brig_start"))
+        .map(|address| u64::from_str_radix(address, 16).unwrap());
+    assert_eq!(brig_start, Some(entry), "entry {entry:#x}");
+}
