@@ -673,14 +673,7 @@ mod tests {
         assert_eq!(rustix::io::read(&read_end, &mut byte).unwrap(), 0);
         assert!(started.elapsed() < Duration::from_millis(400));
         assert!(dirs.iter().all(|d| d.exists()), "removed before the wait");
-        let status = rustix::process::waitpid(
-            Some(rustix::process::Pid::from_raw(reaper).unwrap()),
-            rustix::process::WaitOptions::empty(),
-        )
-        .unwrap()
-        .unwrap()
-        .1;
-        assert_eq!(status.exit_status(), Some(0));
+        wait_for_reaper(reaper);
         assert!(started.elapsed() >= Duration::from_millis(450));
         assert!(
             sleeper.try_wait().unwrap().is_some(),
@@ -690,6 +683,18 @@ mod tests {
         for made in ["spare-a-part", "spare-b-part", "spare-b"] {
             assert!(dir.path().join(made).is_dir(), "{made} not made");
         }
+    }
+
+    /// Waits for the reaper `pid`, which must have exited with 0.
+    fn wait_for_reaper(pid: i32) {
+        let status = rustix::process::waitpid(
+            Some(rustix::process::Pid::from_raw(pid).unwrap()),
+            rustix::process::WaitOptions::empty(),
+        )
+        .unwrap()
+        .unwrap()
+        .1;
+        assert_eq!(status.exit_status(), Some(0));
     }
 
     /// A directory the reaper cannot remove (here: not empty) leaves the spare unmade: one is
@@ -706,15 +711,7 @@ mod tests {
             dirs: vec![c(&busy)],
             refill: vec![vec![c(&dir.path().join("spare-0"))]],
         }));
-        let reaper = spawn_reaper(plan).unwrap();
-        let status = rustix::process::waitpid(
-            Some(rustix::process::Pid::from_raw(reaper).unwrap()),
-            rustix::process::WaitOptions::empty(),
-        )
-        .unwrap()
-        .unwrap()
-        .1;
-        assert_eq!(status.exit_status(), Some(0));
+        wait_for_reaper(spawn_reaper(plan).unwrap());
         assert!(busy.is_dir());
         assert!(!dir.path().join("spare-0").exists(), "a spare was made");
     }

@@ -521,7 +521,7 @@ fn pid_namespace_of(proc: &std::path::Path) -> Option<u64> {
 /// output pipes) keeps that teardown going for tens of ms after `brig run` has exited.
 #[test]
 fn brig_run_leaves_no_cgroup_once_its_reaper_is_done() {
-    use std::io::{BufRead, Write};
+    use std::io::Write;
     if no_sandbox() {
         return;
     }
@@ -529,19 +529,9 @@ fn brig_run_leaves_no_cgroup_once_its_reaper_is_done() {
         "py",
         &python_leaving_a_heavy_daemon("print('ready', flush=True)\nsys.stdin.readline()"),
     );
-    let mut child = brig()
-        .args(["run", "--memory", "2GiB"])
-        .arg(&p.path)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line, "ready\n");
+    let mut run = brig();
+    run.args(["run", "--memory", "2GiB"]).arg(&p.path);
+    let mut child = spawn_until_ready(run);
     // Wherever they live (v1 controllers or the v2 tree), by whatever name (its own or a
     // spare's): this run's groups.
     let groups = sandbox_cgroups(child.id());
@@ -563,6 +553,23 @@ fn brig_run_leaves_no_cgroup_once_its_reaper_is_done() {
     assert!(cgroups_removed(&groups), "cgroups left: {groups:?}");
 }
 
+/// Starts `command` with its stdio piped and returns once it has printed `ready`.
+fn spawn_until_ready(mut command: std::process::Command) -> std::process::Child {
+    use std::io::BufRead;
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "ready\n");
+    child
+}
+
 /// `brig <brig_args>` as PID 1 of a new PID namespace (`unshare --pid --fork`, with
 /// `unshare_args` too).
 fn brig_as_pid_1<S: AsRef<std::ffi::OsStr>>(
@@ -582,7 +589,7 @@ fn brig_as_pid_1<S: AsRef<std::ffi::OsStr>>(
 /// the teardown to a reaper, which its exit would kill: the cgroups are gone when it exits.
 #[test]
 fn brig_run_as_pid_1_removes_its_cgroups_before_exiting() {
-    use std::io::{BufRead, Write};
+    use std::io::Write;
     if no_sandbox() {
         return;
     }
@@ -590,21 +597,13 @@ fn brig_run_as_pid_1_removes_its_cgroups_before_exiting() {
         "py",
         &python_leaving_a_heavy_daemon("print('ready', flush=True)\nsys.stdin.readline()"),
     );
-    let mut unshare = std::process::Command::new("unshare")
+    let mut command = std::process::Command::new("unshare");
+    command
         .args(["--pid", "--fork", "--kill-child", "--mount-proc"])
         .arg(env!("CARGO_BIN_EXE_brig"))
         .args(["run", "--memory", "2GiB"])
-        .arg(&p.path)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(unshare.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line, "ready\n");
+        .arg(&p.path);
+    let mut unshare = spawn_until_ready(command);
     // unshare's child is Brig, PID 1 of the new namespace; its child, the sandbox's init.
     let id = unshare.id();
     let brig: u32 = std::fs::read_to_string(format!("/proc/{id}/task/{id}/children"))
