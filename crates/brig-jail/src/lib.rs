@@ -88,6 +88,10 @@ pub struct JailConfig {
     /// kernel's teardown, the cgroup's removal, the claims' release) to
     /// `teardown::finish_in_background` or `teardown::finish_now`, which the caller must call.
     pub defer_teardown: bool,
+    /// With `defer_teardown`, start each sandbox's reaper while it runs instead of at the end
+    /// (`teardown::reap_early`), for a caller that ends with `teardown::finish_in_background`
+    /// and exits (`brig run`). Not as PID 1, whose exit would kill it.
+    pub early_reaper: bool,
 }
 
 impl Default for JailConfig {
@@ -110,6 +114,7 @@ impl Default for JailConfig {
             spare_cgroups: 4,
             sweep_while_running: false,
             defer_teardown: false,
+            early_reaper: false,
         }
     }
 }

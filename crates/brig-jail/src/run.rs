@@ -30,7 +30,7 @@ use crate::seccomp::{self, SeccompPolicy};
 use crate::spec::{Isolation, SandboxSpec, SpecError, Step};
 pub use crate::step::process_start_time;
 pub(crate) use crate::step::{Started, cgroup_name};
-use crate::step::{StepContext, run_step, start};
+use crate::step::{StepContext, finish, start};
 use crate::sys::{self};
 use crate::template::Template;
 
@@ -276,7 +276,7 @@ pub fn run_here(
     let mut stdin = stdin;
     for (index, step) in spec.steps.iter().enumerate() {
         let step_stdin = if step.stdin { stdin.take() } else { None };
-        let (step_report, teardown) = run_step(StepContext {
+        let mut ctx = StepContext {
             spec,
             step,
             index,
@@ -292,7 +292,21 @@ pub fn run_here(
             zygote: None,
             sweep_stale: index == 0 && config.sweep_while_running,
             spare_cgroups: config.spare_cgroups,
-        })?;
+        };
+        let started = start(&mut ctx)?;
+        // While the program runs: the reaper that will end this sandbox after we exit.
+        let early = config.defer_teardown
+            && config.early_reaper
+            && std::process::id() != 1
+            && crate::teardown::reap_early(
+                &started.pidfd,
+                started.cgroup.as_ref(),
+                claim_holds(&host, netns_claim.as_ref()),
+            );
+        let (step_report, mut teardown) = finish(started, ctx)?;
+        if early {
+            teardown.reaped_early();
+        }
         if config.defer_teardown {
             teardowns.push(teardown);
         } else {
@@ -326,6 +340,14 @@ pub fn run_here(
     }
     phase("sandboxes handed to the teardown");
     Ok(report)
+}
+
+/// Copies of the run's claims' lock fds (host id, network namespace), for a reaper to hold;
+/// none that cannot be copied.
+fn claim_holds(host: &HostId, netns: Option<&crate::netns::Claim>) -> Vec<OwnedFd> {
+    let host = host.hold().ok().flatten();
+    let netns = netns.and_then(|claim| claim.hold().ok().flatten());
+    host.into_iter().chain(netns).collect()
 }
 
 /// Unprivileged mode: a user namespace of our own in which we are root (mapped to our own ids,

@@ -118,12 +118,6 @@ pub fn process_start_time() -> u64 {
     })
 }
 
-/// Runs one step to its result; what is left of its sandbox is the returned `Teardown`.
-pub(crate) fn run_step(mut ctx: StepContext<'_>) -> Result<(StepReport, Teardown), JailError> {
-    let started = start(&mut ctx)?;
-    finish(started, ctx)
-}
-
 /// Creates the step's cgroup, clones the sandbox's init, maps its ids, and releases it.
 pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
     let step = ctx.step;
@@ -332,7 +326,10 @@ impl Started {
 /// Watches a started one-shot step until its result is known: the program's status is in and
 /// its output drained (init has killed the rest of the sandbox by then), or init has gone. The
 /// cgroup's counters are read at that point; the rest is the returned `Teardown`.
-fn finish(started: Started, ctx: StepContext<'_>) -> Result<(StepReport, Teardown), JailError> {
+pub(crate) fn finish(
+    started: Started,
+    ctx: StepContext<'_>,
+) -> Result<(StepReport, Teardown), JailError> {
     let Started {
         pid,
         pidfd,

@@ -273,6 +273,10 @@ pub struct ReaperPlan {
     /// Where to make a spare cgroup once every directory of `dirs` is gone (see
     /// `cgroup/spare.rs`): candidates in order, each its directories, the lock one last.
     pub refill: Vec<Vec<CString>>,
+    /// A pidfd of the process that started the reaper, for a reaper started ahead (while the
+    /// sandbox still runs, `teardown::reap_early`): it does nothing until that process is gone.
+    /// In `keep` too.
+    pub wait_for: Option<RawFd>,
 }
 
 /// How long a reaper waits for a sandbox's init (which has been sent SIGKILL) to be gone
@@ -351,6 +355,16 @@ fn reap(plan: &ReaperPlan) {
         next = fd.saturating_add(1);
     }
     close_fds(next, u32::MAX);
+    if let Some(starter) = plan.wait_for {
+        // SAFETY: `starter` is in `keep`: open in our fd table until we exit.
+        let fd = unsafe { BorrowedFd::borrow_raw(starter) };
+        let mut polled = [rustix::event::PollFd::new(
+            &fd,
+            rustix::event::PollFlags::IN,
+        )];
+        // Readable once it has exited; only an interrupted wait is retried.
+        while let Err(rustix::io::Errno::INTR) = rustix::event::poll(&mut polled, None) {}
+    }
     for &pidfd in &plan.pidfds {
         // SAFETY: `pidfd` is in `keep`: open in our fd table until we exit.
         let fd = unsafe { BorrowedFd::borrow_raw(pidfd) };
@@ -654,6 +668,7 @@ mod tests {
         let c = |name: &str| CString::new(dir.path().join(name).to_str().unwrap()).unwrap();
         std::fs::create_dir(dir.path().join("spare-a")).unwrap();
         let plan: &'static ReaperPlan = Box::leak(Box::new(ReaperPlan {
+            wait_for: None,
             refill: vec![
                 vec![c("spare-a-part"), c("spare-a")],
                 vec![c("spare-b-part"), c("spare-b")],
@@ -685,6 +700,35 @@ mod tests {
         }
     }
 
+    /// A reaper started ahead (`wait_for`) does nothing until that process has exited.
+    #[test]
+    fn a_reaper_started_ahead_waits_for_its_starter() {
+        let dir = tempfile::tempdir().unwrap();
+        let group = dir.path().join("group");
+        std::fs::create_dir(&group).unwrap();
+        let mut starter = std::process::Command::new("/bin/sleep")
+            .arg("0.4")
+            .spawn()
+            .unwrap();
+        let pid = rustix::process::Pid::from_raw(starter.id() as i32).unwrap();
+        let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).unwrap();
+        let plan: &'static ReaperPlan = Box::leak(Box::new(ReaperPlan {
+            keep: vec![pidfd.as_raw_fd()],
+            pidfds: Vec::new(),
+            dirs: vec![CString::new(group.to_str().unwrap()).unwrap()],
+            refill: Vec::new(),
+            wait_for: Some(pidfd.as_raw_fd()),
+        }));
+        let started = Instant::now();
+        let reaper = spawn_reaper(plan).unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(group.exists(), "removed while its starter runs");
+        wait_for_reaper(reaper);
+        assert!(started.elapsed() >= Duration::from_millis(350));
+        assert!(starter.try_wait().unwrap().is_some());
+        assert!(!group.exists());
+    }
+
     /// Waits for the reaper `pid`, which must have exited with 0.
     fn wait_for_reaper(pid: i32) {
         let status = rustix::process::waitpid(
@@ -710,6 +754,7 @@ mod tests {
             pidfds: Vec::new(),
             dirs: vec![c(&busy)],
             refill: vec![vec![c(&dir.path().join("spare-0"))]],
+            wait_for: None,
         }));
         wait_for_reaper(spawn_reaper(plan).unwrap());
         assert!(busy.is_dir());

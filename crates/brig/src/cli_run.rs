@@ -168,6 +168,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let jail = JailConfig {
         sweep_while_running: true,
         defer_teardown: true,
+        early_reaper: true,
         ..JailConfig::default()
     };
     let engine = engine_with(languages, jail);
