@@ -17,7 +17,7 @@
 //! sandbox's teardown; the re-exec'd helper (`helper.rs`) sends its report, then finishes the
 //! queue itself ([`finish_now`]) and exits.
 
-use rustix::fd::{AsRawFd, OwnedFd};
+use rustix::fd::{AsRawFd, OwnedFd, RawFd};
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Mutex;
@@ -154,39 +154,14 @@ pub fn finish_in_background() -> Result<(), JailError> {
     if deferred.is_empty() {
         return Ok(());
     }
-    let mut keep = Vec::new();
-    let mut pidfds = Vec::new();
-    let mut dirs = Vec::new();
-    let mut refill = Vec::new();
+    let mut parts = PlanParts::default();
     for run in &deferred {
-        keep.extend(run.holds.iter().map(|fd| fd.as_raw_fd()));
+        run.holds.iter().for_each(|fd| parts.hold(fd));
         for sandbox in &run.sandboxes {
-            if let Some(pidfd) = &sandbox.pidfd {
-                keep.push(pidfd.as_raw_fd());
-                pidfds.push(pidfd.as_raw_fd());
-            }
-            if let Some(cgroup) = &sandbox.cgroup {
-                dirs.extend(cgroup.removal_order().iter().filter_map(|d| c_path(d)));
-                refill.extend(
-                    cgroup
-                        .refill_candidates()
-                        .iter()
-                        .map(|dirs| dirs.iter().filter_map(|d| c_path(d)).collect()),
-                );
-                // A taken spare stays ours until the reaper has removed it.
-                keep.extend(cgroup.spare_lock().map(|fd| fd.as_raw_fd()));
-            }
+            parts.sandbox(sandbox.pidfd.as_ref(), sandbox.cgroup.as_ref());
         }
     }
-    keep.sort_unstable();
-    // Leaked: the reaper reads it after we are gone; nothing frees or changes it.
-    let plan: &'static crate::sys::ReaperPlan = Box::leak(Box::new(crate::sys::ReaperPlan {
-        keep,
-        pidfds,
-        dirs,
-        refill,
-        wait_for: None,
-    }));
+    let plan = parts.leak(None);
     match crate::sys::spawn_reaper(plan) {
         Ok(_) => {
             for run in deferred {
@@ -222,30 +197,62 @@ pub(crate) fn reap_early(
     ) else {
         return false;
     };
-    let mut keep: Vec<i32> = vec![ours.as_raw_fd(), init_pidfd.as_raw_fd()];
-    keep.extend(holds.iter().map(|fd| fd.as_raw_fd()));
-    let (mut dirs, mut refill) = (Vec::new(), Vec::new());
-    if let Some(cgroup) = cgroup {
-        dirs.extend(cgroup.removal_order().iter().filter_map(|d| c_path(d)));
-        refill.extend(
-            cgroup
-                .refill_candidates()
-                .iter()
-                .map(|dirs| dirs.iter().filter_map(|d| c_path(d)).collect()),
-        );
-        keep.extend(cgroup.spare_lock().map(|fd| fd.as_raw_fd()));
-    }
-    keep.sort_unstable();
-    // Leaked: the reaper reads it after we are gone; nothing frees or changes it.
-    let plan: &'static crate::sys::ReaperPlan = Box::leak(Box::new(crate::sys::ReaperPlan {
-        keep,
-        pidfds: vec![init_pidfd.as_raw_fd()],
-        dirs,
-        refill,
-        wait_for: Some(ours.as_raw_fd()),
-    }));
+    let mut parts = PlanParts::default();
+    parts.hold(&ours);
+    holds.iter().for_each(|fd| parts.hold(fd));
+    parts.sandbox(Some(init_pidfd), cgroup);
+    let plan = parts.leak(Some(&ours));
     // Our copies of `ours` and `holds` close when they drop; the reaper's stay open.
     crate::sys::spawn_reaper(plan).is_ok()
+}
+
+/// A reaper's plan (`sys::ReaperPlan`) as it is put together.
+#[derive(Default)]
+struct PlanParts {
+    keep: Vec<RawFd>,
+    pidfds: Vec<RawFd>,
+    dirs: Vec<CString>,
+    refill: Vec<Vec<CString>>,
+}
+
+impl PlanParts {
+    /// An fd for the reaper to keep open until it exits (a claim's lock, a pidfd).
+    fn hold(&mut self, fd: &OwnedFd) {
+        self.keep.push(fd.as_raw_fd());
+    }
+
+    /// One sandbox: its init's pidfd to wait for, its cgroup's directories to remove, where
+    /// to make a spare after them, and a taken spare's lock, held until it is removed.
+    fn sandbox(&mut self, init_pidfd: Option<&OwnedFd>, cgroup: Option<&Cgroup>) {
+        if let Some(pidfd) = init_pidfd {
+            self.hold(pidfd);
+            self.pidfds.push(pidfd.as_raw_fd());
+        }
+        if let Some(cgroup) = cgroup {
+            let c_paths = |dirs: &[std::path::PathBuf]| -> Vec<CString> {
+                dirs.iter().filter_map(|d| c_path(d)).collect()
+            };
+            self.dirs.extend(c_paths(&cgroup.removal_order()));
+            self.refill
+                .extend(cgroup.refill_candidates().iter().map(|dirs| c_paths(dirs)));
+            if let Some(lock) = cgroup.spare_lock() {
+                self.hold(lock);
+            }
+        }
+    }
+
+    /// The plan, leaked: the reaper reads it after we are gone; nothing frees or changes it.
+    /// `wait_for` (kept too): a pidfd of ours, for a reaper started ahead.
+    fn leak(mut self, wait_for: Option<&OwnedFd>) -> &'static crate::sys::ReaperPlan {
+        self.keep.sort_unstable();
+        Box::leak(Box::new(crate::sys::ReaperPlan {
+            keep: self.keep,
+            pidfds: self.pidfds,
+            dirs: self.dirs,
+            refill: self.refill,
+            wait_for: wait_for.map(|fd| fd.as_raw_fd()),
+        }))
+    }
 }
 
 /// A path as the reaper's raw syscalls take it (`None` for one with a NUL byte, which no
