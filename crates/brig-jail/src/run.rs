@@ -298,16 +298,13 @@ pub fn run_here(
         let early = config.defer_teardown
             && config.early_reaper
             && std::process::id() != 1
-            && crate::teardown::reap_early(
-                &started.pidfd,
-                started.cgroup.as_ref(),
-                claim_holds(&host, netns_claim.as_ref()),
-            );
-        let (step_report, mut teardown) = finish(started, ctx)?;
+            && claim_holds(&host, netns_claim.as_ref()).is_ok_and(|holds| {
+                crate::teardown::reap_early(&started.pidfd, started.cgroup.as_ref(), holds)
+            });
+        let (step_report, teardown) = finish(started, ctx)?;
         if early {
-            teardown.reaped_early();
-        }
-        if config.defer_teardown {
+            teardown.hand_over();
+        } else if config.defer_teardown {
             teardowns.push(teardown);
         } else {
             teardown.complete()?;
@@ -322,16 +319,9 @@ pub fn run_here(
     if !teardowns.is_empty() {
         // The claims stay held until the sandboxes are gone (or, if they cannot be, the
         // sandboxes' end is waited for here).
-        let netns_hold = netns_claim
-            .as_ref()
-            .map(crate::netns::Claim::hold)
-            .transpose();
-        match (host.hold(), netns_hold) {
-            (Ok(host_hold), Ok(netns_hold)) => crate::teardown::defer(
-                teardowns,
-                host_hold.into_iter().chain(netns_hold.flatten()).collect(),
-            ),
-            _ => {
+        match claim_holds(&host, netns_claim.as_ref()) {
+            Ok(holds) => crate::teardown::defer(teardowns, holds),
+            Err(_) => {
                 for teardown in teardowns {
                     teardown.complete()?;
                 }
@@ -342,12 +332,11 @@ pub fn run_here(
     Ok(report)
 }
 
-/// Copies of the run's claims' lock fds (host id, network namespace), for a reaper to hold;
-/// none that cannot be copied.
-fn claim_holds(host: &HostId, netns: Option<&crate::netns::Claim>) -> Vec<OwnedFd> {
-    let host = host.hold().ok().flatten();
-    let netns = netns.and_then(|claim| claim.hold().ok().flatten());
-    host.into_iter().chain(netns).collect()
+/// Copies of the run's claims' lock fds (host id, network namespace), for whoever ends its
+/// sandboxes after us to hold until they are gone.
+fn claim_holds(host: &HostId, netns: Option<&crate::netns::Claim>) -> io::Result<Vec<OwnedFd>> {
+    let netns = netns.map(crate::netns::Claim::hold).transpose()?.flatten();
+    Ok(host.hold()?.into_iter().chain(netns).collect())
 }
 
 /// Unprivileged mode: a user namespace of our own in which we are root (mapped to our own ids,

@@ -403,7 +403,7 @@ fn reap(plan: &ReaperPlan) {
         all_removed &= gone;
     }
     if all_removed {
-        crate::cgroup::refill_raw(&plan.refill);
+        crate::cgroup::refill(&plan.refill);
     }
 }
 

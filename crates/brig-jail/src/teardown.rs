@@ -32,8 +32,6 @@ pub(crate) struct Teardown {
     pid: i32,
     pidfd: Option<OwnedFd>,
     cgroup: Option<Cgroup>,
-    /// A reaper started ahead ([`reap_early`]) does it once this process has exited.
-    reaped_early: bool,
 }
 
 impl Teardown {
@@ -44,7 +42,6 @@ impl Teardown {
             pid,
             pidfd: Some(pidfd),
             cgroup,
-            reaped_early: false,
         }
     }
 
@@ -74,15 +71,10 @@ impl Teardown {
         }
     }
 
-    /// Notes that a reaper started ahead ([`reap_early`]) will do this teardown once we have
-    /// exited: `finish_in_background` then leaves it to that reaper.
-    pub(crate) fn reaped_early(&mut self) {
-        self.reaped_early = true;
-    }
-
-    /// Leaves the work to a reaper that has its own copies of the fds: ours close, and the
-    /// cgroup's directories stay (dropping a `Cgroup` leaves them alone).
-    fn hand_over(mut self) {
+    /// Leaves the work to a reaper that has its own copies of the fds (one started ahead,
+    /// [`reap_early`], or on the way out): ours close, and the cgroup's directories stay
+    /// (dropping a `Cgroup` leaves them alone).
+    pub(crate) fn hand_over(mut self) {
         self.pidfd = None;
         self.cgroup = None;
     }
@@ -143,14 +135,7 @@ pub fn finish_in_background() -> Result<(), JailError> {
     if std::process::id() == 1 {
         return finish_now();
     }
-    let mut deferred = take_deferred();
-    // Those a reaper started ahead will end once we exit.
-    for run in &mut deferred {
-        let (early, rest): (Vec<_>, Vec<_>) = run.sandboxes.drain(..).partition(|t| t.reaped_early);
-        early.into_iter().for_each(Teardown::hand_over);
-        run.sandboxes = rest;
-    }
-    deferred.retain(|run| !run.sandboxes.is_empty());
+    let deferred = take_deferred();
     if deferred.is_empty() {
         return Ok(());
     }
@@ -229,12 +214,9 @@ impl PlanParts {
             self.pidfds.push(pidfd.as_raw_fd());
         }
         if let Some(cgroup) = cgroup {
-            let c_paths = |dirs: &[std::path::PathBuf]| -> Vec<CString> {
-                dirs.iter().filter_map(|d| c_path(d)).collect()
-            };
-            self.dirs.extend(c_paths(&cgroup.removal_order()));
-            self.refill
-                .extend(cgroup.refill_candidates().iter().map(|dirs| c_paths(dirs)));
+            self.dirs
+                .extend(cgroup.removal_order().iter().filter_map(|d| c_path(d)));
+            self.refill.extend_from_slice(cgroup.refill_candidates());
             if let Some(lock) = cgroup.spare_lock() {
                 self.hold(lock);
             }

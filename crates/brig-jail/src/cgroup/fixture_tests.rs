@@ -654,20 +654,24 @@ fn v1_spares_are_made_lock_directory_last_and_removed_lock_directory_first() {
             .map(|c| t.path().join(c).join("brig").join(name))
             .collect()
     };
+    // As the reaper takes them: C strings.
+    let c_strings = |name: &str| -> Vec<std::ffi::CString> {
+        hierarchies(name)
+            .iter()
+            .map(|d| std::ffi::CString::new(d.to_str().unwrap()).unwrap())
+            .collect()
+    };
     let candidates = cgroups.refill_candidates(Some(1), 3);
     assert_eq!(
         candidates,
         [
-            hierarchies("spare-1"),
-            hierarchies("spare-0"),
-            hierarchies("spare-2")
+            c_strings("spare-1"),
+            c_strings("spare-0"),
+            c_strings("spare-2")
         ],
         "no directory in the cpu-only hierarchy, memory's last"
     );
-    assert_eq!(
-        cgroups.refill_candidates(None, 2)[0],
-        hierarchies("spare-0")
-    );
+    assert_eq!(cgroups.refill_candidates(None, 2)[0], c_strings("spare-0"));
     assert!(cgroups.refill_candidates(Some(0), 0).is_empty());
 
     for c in ["memory", "pids", "cpuacct"] {

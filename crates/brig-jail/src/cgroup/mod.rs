@@ -35,7 +35,7 @@ mod spare;
 mod v1;
 mod v2;
 
-pub(crate) use spare::refill_raw;
+pub(crate) use spare::refill;
 
 #[cfg(test)]
 mod fixture_tests;
@@ -493,7 +493,7 @@ pub struct Cgroup {
     /// The spare this group is, while taken (see `spare.rs`).
     spare: Option<spare::Taken>,
     /// Where its removal makes a spare for the next run (empty: none).
-    refill: Vec<Vec<PathBuf>>,
+    refill: Vec<Vec<std::ffi::CString>>,
 }
 
 impl Cgroup {

@@ -26,8 +26,8 @@
 //! and its end makes a spare if fewer than `count` exist. The empty groups stay between runs:
 //! that is the point, and an empty cgroup holds no process and no memory but its own.
 
-use std::fs;
-use std::io;
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use rustix::fd::OwnedFd;
@@ -36,7 +36,7 @@ use rustix::fs::{FlockOperation, Mode, OFlags};
 use super::{Cgroup, CgroupError, CgroupLimits, Cgroups, Group, Hierarchy};
 
 /// The name of spare `index`.
-pub(crate) fn spare_name(index: u32) -> String {
+fn spare_name(index: u32) -> String {
     format!("spare-{index}")
 }
 
@@ -120,16 +120,23 @@ impl Cgroups {
 
     /// Where the end of a run may make its spare, in the order to try: the spare it took (if
     /// any), then every index below `spares`. Each candidate lists the directories to make,
-    /// the lock directory last; the first candidate whose lock directory did not exist yet is
-    /// the one made. Empty when `spares` is 0.
-    pub(super) fn refill_candidates(&self, taken: Option<u32>, spares: u32) -> Vec<Vec<PathBuf>> {
+    /// the lock directory last, as C strings (the reaper that makes them may not allocate);
+    /// the first candidate whose lock directory did not exist yet is the one made. Empty when
+    /// `spares` is 0.
+    pub(super) fn refill_candidates(&self, taken: Option<u32>, spares: u32) -> Vec<Vec<CString>> {
         if spares == 0 {
             return Vec::new();
         }
         taken
             .into_iter()
             .chain((0..spares).filter(|&i| Some(i) != taken))
-            .map(|index| self.spare_group(&spare_name(index)).dirs_lock_last())
+            .map(|index| {
+                let dirs = self.spare_group(&spare_name(index)).dirs_lock_last();
+                // Group names are checked plain components: no NUL byte to refuse.
+                dirs.iter()
+                    .filter_map(|d| CString::new(d.as_os_str().as_bytes()).ok())
+                    .collect()
+            })
             .collect()
     }
 }
@@ -174,7 +181,7 @@ impl Cgroup {
 
     /// Where to make a spare once the group is removed (see `Cgroups::refill_candidates`):
     /// for whoever removes it in our place.
-    pub(crate) fn refill_candidates(&self) -> &[Vec<PathBuf>] {
+    pub(crate) fn refill_candidates(&self) -> &[Vec<CString>] {
         &self.refill
     }
 
@@ -189,30 +196,9 @@ impl Cgroup {
 
 /// Makes the first spare of `candidates` that does not exist yet (see
 /// `Cgroups::refill_candidates`); errors end the attempt quietly: a missing spare only
-/// means the next run makes its own group.
-pub(super) fn refill(candidates: &[Vec<PathBuf>]) {
-    for dirs in candidates {
-        let Some((lock_dir, others)) = dirs.split_last() else {
-            continue;
-        };
-        for dir in others {
-            match fs::create_dir(dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(_) => return,
-            }
-        }
-        match fs::create_dir(lock_dir) {
-            Ok(()) => return,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(_) => return,
-        }
-    }
-}
-
-/// The raw form of [`refill`] for a reaper, which may not allocate: the same rules on
-/// prepared C strings, through rustix's raw syscalls.
-pub(crate) fn refill_raw(candidates: &[Vec<std::ffi::CString>]) {
+/// means the next run makes its own group. Allocates nothing and calls only rustix's raw
+/// syscalls, so a reaper may call it too.
+pub(crate) fn refill(candidates: &[Vec<CString>]) {
     for dirs in candidates {
         let Some((lock_dir, others)) = dirs.split_last() else {
             continue;
