@@ -49,8 +49,8 @@ pub struct ChildPlan<'a> {
     pub per_run: &'a [mounts::MountOp],
     /// Hostname to set.
     pub hostname: &'a str,
-    /// Extra read-only mounts (for Landlock).
-    pub ro_mounts: &'a [PathBuf],
+    /// The paths Landlock grants read and execute beneath (`landlock::read_exec_roots`).
+    pub read_exec: &'a [PathBuf],
     /// Whether networking is on (Landlock's TCP rights).
     pub network: bool,
     /// The program.
@@ -252,7 +252,7 @@ fn setup(plan: &ChildPlan<'_>, fds: &ChildFds, landlock: bool) -> Result<(), (St
     // The zygote's forks mount their own /work and /tmp, which Landlock would forbid: they
     // enforce the same rules themselves once that is done (`start_zygote`).
     if landlock {
-        landlock::restrict_self(plan.ro_mounts, plan.network).map_err(fail("landlock"))?;
+        landlock::restrict_self(plan.read_exec, plan.network).map_err(fail("landlock"))?;
         crate::run::phase("child: landlock");
     }
     Ok(())
@@ -348,7 +348,13 @@ fn reap_until(program: Pid, status_pipe: &OwnedFd) -> ! {
         match rustix::process::wait(WaitOptions::empty()) {
             Ok(Some((pid, status))) if pid == program => {
                 crate::run::phase("init: program reaped");
-                sys::kill_every_other_process();
+                // Every other process of the namespace descends from init (an orphan goes to
+                // init, or to a subreaper that does), so with no child left there is none to
+                // kill, and `kill(-1)`, which walks every process of the host (~20 µs here),
+                // is skipped. Nothing can start one meanwhile: only a process can fork.
+                if sys::has_children() {
+                    sys::kill_every_other_process();
+                }
                 let usage = sys::reaped_children_usage().ok();
                 let message = crate::supervise::encode_status_message(status.as_raw(), usage);
                 crate::run::phase("init: status sending");

@@ -170,7 +170,7 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
     let plan = ChildPlan {
         per_run: ctx.per_run,
         hostname: &ctx.spec.hostname,
-        ro_mounts: &ctx.spec.ro_mounts,
+        read_exec: ctx.template.read_exec(),
         network: ctx.spec.network,
         exec: &exec,
         cwd: &cwd,

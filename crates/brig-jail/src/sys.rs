@@ -494,6 +494,20 @@ pub fn kill_every_other_process() {
     unsafe { libc::kill(-1, libc::SIGKILL) };
 }
 
+/// Whether the calling process has a child left, running, stopped or a zombie:
+/// `waitid(P_ALL, WEXITED | WNOHANG | WNOWAIT | __WALL)` fails with ECHILD only when it has
+/// none (`__WALL`: children that announce their end with another signal than SIGCHLD count
+/// too). Any other answer counts as a child. Reaps nothing.
+pub fn has_children() -> bool {
+    // SAFETY: an all-zero `siginfo_t` is a valid value of the plain C struct.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let options = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT | libc::__WALL;
+    // SAFETY: a valid idtype and options, and a pointer to a writable `siginfo_t` that lives
+    // across the call.
+    let ret = unsafe { libc::waitid(libc::P_ALL, 0, &mut info, options) };
+    !(ret == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD))
+}
+
 /// What `getrusage(RUSAGE_CHILDREN)` says of the children (and their waited-for descendants)
 /// that the calling process has reaped. rustix has no `getrusage`.
 pub fn reaped_children_usage() -> io::Result<ChildrenUsage> {
@@ -643,6 +657,61 @@ pub fn fd_number(n: RawFd) -> OwnedFd {
 
 #[cfg(test)]
 mod tests {
+    /// `has_children` in a forked process: none at first, one while a grandchild lives (and
+    /// while it is an unreaped zombie), none once it is reaped. The forked process makes only
+    /// syscalls (the test harness is multi-threaded) and reports through its exit code.
+    #[test]
+    fn has_children_sees_running_and_zombie_children_only() {
+        // SAFETY: the child below only makes syscalls and ends with _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+        if pid == 0 {
+            let step = |ok: bool, code: i32| {
+                if !ok {
+                    super::exit_now(code)
+                }
+            };
+            step(!super::has_children(), 10);
+            // SAFETY: as above; the grandchild waits for SIGKILL.
+            let grandchild = unsafe { libc::fork() };
+            if grandchild == 0 {
+                loop {
+                    // SAFETY: pause takes no arguments.
+                    unsafe { libc::pause() };
+                }
+            }
+            step(grandchild > 0, 11);
+            step(super::has_children(), 12);
+            // SAFETY: kill takes no pointers.
+            unsafe { libc::kill(grandchild, libc::SIGKILL) };
+            // SAFETY: an all-zero `siginfo_t` is a valid value of the plain C struct.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            // SAFETY: waits for the grandchild's end without reaping it.
+            let waited = unsafe {
+                libc::waitid(
+                    libc::P_PID,
+                    grandchild as u32,
+                    &mut info,
+                    libc::WEXITED | libc::WNOWAIT,
+                )
+            };
+            step(waited == 0, 13);
+            step(super::has_children(), 14);
+            // SAFETY: reaps the zombie.
+            step(
+                unsafe { libc::waitpid(grandchild, std::ptr::null_mut(), 0) } == grandchild,
+                15,
+            );
+            step(!super::has_children(), 16);
+            super::exit_now(0)
+        }
+        let mut status = 0;
+        // SAFETY: waits for our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(libc::WIFEXITED(status), "status {status:#x}");
+        assert_eq!(libc::WEXITSTATUS(status), 0, "the step that failed (10-16)");
+    }
+
     use super::*;
     use std::path::PathBuf;
     use std::time::{Duration, Instant};

@@ -49,6 +49,9 @@ pub(crate) struct Template {
     namespace: OwnedFd,
     home: OwnedFd,
     cwd: OwnedFd,
+    /// The paths Landlock grants read and execute beneath in this root
+    /// (`landlock::read_exec_roots`).
+    read_exec: Vec<std::path::PathBuf>,
 }
 
 impl Template {
@@ -70,17 +73,20 @@ impl Template {
             .map_err(os_errno("open the working directory"))?;
         let dir = runtime_dir.join("templates");
         let kept_at = dir.join(key(ops, host_files));
+        let read_exec = crate::landlock::read_exec_roots(ops);
         if keep && let Some(namespace) = open_kept(&kept_at) {
             return Ok(Template {
                 namespace,
                 home,
                 cwd,
+                read_exec,
             });
         }
         let template = Template {
             namespace: build(runtime_dir, ops, &home, &cwd)?,
             home,
             cwd,
+            read_exec,
         };
         if keep {
             // Best effort: without it the next run builds its own.
@@ -116,7 +122,13 @@ impl Template {
             namespace: made?,
             home: self.home,
             cwd: self.cwd,
+            read_exec: self.read_exec,
         })
+    }
+
+    /// The paths Landlock grants read and execute beneath in this root.
+    pub(crate) fn read_exec(&self) -> &[std::path::PathBuf] {
+        &self.read_exec
     }
 
     /// Moves the (single-threaded) caller into the template; `clone3(CLONE_NEWNS)` then copies it.

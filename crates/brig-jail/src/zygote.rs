@@ -187,7 +187,7 @@ fn serve(
 ) -> Result<(), JailError> {
     let program = seccomp::encode(host.run_filter.program()?);
     let landlock = crate::landlock::plan_for_abi(
-        &host.spec.ro_mounts,
+        host.template.read_exec(),
         host.spec.network,
         crate::sys::landlock_abi(),
     );
