@@ -125,8 +125,9 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
     phase("step start");
     let cgroup = match ctx.cgroups {
         // Its limits never change: only the hierarchies they need.
+        // Named only when no spare is taken (the name reads `/proc/self/stat`).
         Some(cgroups) => Some(cgroups.create_for_run(
-            &cgroup_name(ctx.index),
+            || cgroup_name(ctx.index),
             &CgroupLimits {
                 memory_bytes: limits.memory_bytes,
                 pids: limits.pids + 1, // + the sandbox's init

@@ -611,7 +611,9 @@ fn v2_a_spare_is_taken_once_never_used_and_with_the_takers_limits() {
     assert!(cgroups.take_spare(&limits, 2).is_none(), "none made yet");
     let first = v2_spare(t.path(), "spare-0", 0, 0);
     v2_spare(t.path(), "spare-1", 0, 0);
-    let a = cgroups.create_for_run("run-a", &limits, 2).unwrap();
+    let a = cgroups
+        .create_for_run(|| "run-a".into(), &limits, 2)
+        .unwrap();
     assert_eq!((a.name(), a.is_spare()), ("spare-0", true));
     assert_eq!(get(&first.join("memory.max")), "33554432");
     assert_eq!(get(&first.join("memory.swap.max")), "0");

@@ -483,21 +483,27 @@ fn host_spares_are_made_taken_once_and_never_reused() {
     };
 
     // None yet: a group of its own, whose removal makes spare-0.
-    let first = cgroups.create_for_run("run-a", &limits, 2).unwrap();
+    let first = cgroups
+        .create_for_run(|| "run-a".into(), &limits, 2)
+        .unwrap();
     assert_eq!((first.name(), first.is_spare()), ("run-a", false));
     first.remove().unwrap();
     assert_eq!(cgroups.list().unwrap(), ["spare-0"]);
     let made = inode("spare-0");
 
     // Taken, with the run's limits; held, so the next run makes its own.
-    let taken = cgroups.create_for_run("run-b", &limits, 2).unwrap();
+    let taken = cgroups
+        .create_for_run(|| "run-b".into(), &limits, 2)
+        .unwrap();
     assert_eq!((taken.name(), taken.is_spare()), ("spare-0", true));
     let (file, expected) = match &taken.group {
         Group::V1(g) => (g.memory.join("memory.limit_in_bytes"), "67108864"),
         Group::V2(g) => (g.dir.join("memory.max"), "67108864"),
     };
     assert_eq!(fs::read_to_string(file).unwrap().trim(), expected);
-    let other = cgroups.create_for_run("run-c", &limits, 2).unwrap();
+    let other = cgroups
+        .create_for_run(|| "run-c".into(), &limits, 2)
+        .unwrap();
     assert_eq!(other.name(), "run-c", "spare-0 is held");
     run_in(&taken);
     taken.remove().unwrap();
@@ -507,11 +513,15 @@ fn host_spares_are_made_taken_once_and_never_reused() {
     assert_eq!(cgroups.list().unwrap(), ["spare-0", "spare-1"]);
 
     // A crash: taken, used, never removed (its lock goes with it).
-    let crashed = cgroups.create_for_run("run-d", &limits, 2).unwrap();
+    let crashed = cgroups
+        .create_for_run(|| "run-d".into(), &limits, 2)
+        .unwrap();
     assert_eq!(crashed.name(), "spare-0");
     run_in(&crashed);
     drop(crashed);
-    let next = cgroups.create_for_run("run-e", &limits, 2).unwrap();
+    let next = cgroups
+        .create_for_run(|| "run-e".into(), &limits, 2)
+        .unwrap();
     assert_eq!(next.name(), "spare-1", "the used spare-0 is passed by");
     assert!(
         !lock_dir("spare-0").exists(),
@@ -527,7 +537,9 @@ fn host_spares_are_made_taken_once_and_never_reused() {
     assert_eq!(cgroups.list().unwrap(), ["spare-1"], "remade where it was");
 
     // Without spares: none taken, none made.
-    let plain = cgroups.create_for_run("run-f", &limits, 0).unwrap();
+    let plain = cgroups
+        .create_for_run(|| "run-f".into(), &limits, 0)
+        .unwrap();
     assert_eq!(plain.name(), "run-f");
     plain.remove().unwrap();
     assert_eq!(cgroups.list().unwrap(), ["spare-1"]);

@@ -49,18 +49,18 @@ pub(super) struct Taken {
 
 impl Cgroups {
     /// A group for one run with `limits`: a free, never used spare if one of the first `spares`
-    /// is, else a new group `name` (see [`Cgroups::create_for_limits`]). Either way, removing
+    /// is, else a new group named by `name()` (see [`Cgroups::create_for_limits`]). Either way, removing
     /// it ([`Cgroup::remove`], or a reaper given [`Cgroup::refill_candidates`]) then makes a
     /// spare for the next run.
     pub fn create_for_run(
         &self,
-        name: &str,
+        name: impl FnOnce() -> String,
         limits: &CgroupLimits,
         spares: u32,
     ) -> Result<Cgroup, CgroupError> {
         let mut cgroup = match self.take_spare(limits, spares) {
             Some(cgroup) => cgroup,
-            None => self.create_for_limits(name, limits)?,
+            None => self.create_for_limits(&name(), limits)?,
         };
         cgroup.refill = self.refill_candidates(cgroup.spare.as_ref().map(|t| t.index), spares);
         Ok(cgroup)
