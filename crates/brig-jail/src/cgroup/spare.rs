@@ -49,9 +49,10 @@ pub(super) struct Taken {
 
 impl Cgroups {
     /// A group for one run with `limits`: a free, never used spare if one of the first `spares`
-    /// is, else a new group named by `name()` (see [`Cgroups::create_for_limits`]). Either way, removing
-    /// it ([`Cgroup::remove`], or a reaper given [`Cgroup::refill_candidates`]) then makes a
-    /// spare for the next run.
+    /// is, else a new group named `name()` (see [`Cgroups::create_for_limits`]; called only
+    /// then, since a run's name costs a read of `/proc/self/stat`). Either way, removing it
+    /// ([`Cgroup::remove`], or a reaper given [`Cgroup::refill_candidates`]) then makes a spare
+    /// for the next run.
     pub fn create_for_run(
         &self,
         name: impl FnOnce() -> String,
