@@ -12,7 +12,7 @@
 //! `clone3`. A failure is written to the error pipe as JSON and the process exits; a successful
 //! `execve` closes the (close-on-exec) pipe, which the helper sees as EOF.
 
-use rustix::fd::{AsFd, OwnedFd};
+use rustix::fd::{AsFd, AsRawFd, OwnedFd};
 use rustix::process::{Pid, Signal, WaitOptions};
 use serde::{Deserialize, Serialize};
 use std::ffi::CStr;
@@ -159,7 +159,21 @@ pub fn init(plan: &ChildPlan<'_>, mut fds: ChildFds) -> ! {
                 zygote,
             } = fds;
             drop((go, error, seccomp, stdin, stdout, stderr, agent, zygote));
-            reap_until(Pid::from_raw(pid).expect("clone returned pid 0"), &status)
+            // Init's copies of the helper's own stdio (it got the helper's whole fd table):
+            // closed, so that whoever reads the helper's output sees EOF when the helper is
+            // done, not when init is gone (init stays until the teardown ends it, below).
+            // Tracing keeps stderr until the status is sent.
+            let inherited: &[i32] = if crate::run::tracing() {
+                &[0, 1]
+            } else {
+                &[0, 1, 2]
+            };
+            sys::close_inherited(inherited, status.as_raw_fd());
+            reap_until(
+                Pid::from_raw(pid).expect("clone returned pid 0"),
+                &status,
+                AfterStatus::Stay,
+            )
         }
         Err(e) => {
             report(&fds.error, "fork the program", e.to_string());
@@ -312,6 +326,7 @@ fn start_zygote(
             reap_until(
                 Pid::from_raw(pid).expect("fork returned pid 0"),
                 &fds.status,
+                AfterStatus::Exit,
             )
         }
         Err(e) => {
@@ -343,7 +358,19 @@ fn program(plan: &ChildPlan<'_>, fds: &ChildFds, filter: &seccompiler::BpfProgra
 /// init reaped: a run without a cgroup has nothing better), and exit, which ends the PID
 /// namespace. The kill comes first so that the status means the run is over: nothing of the
 /// sandbox runs user code once the helper has it (`teardown`).
-fn reap_until(program: Pid, status_pipe: &OwnedFd) -> ! {
+/// What init does once the program's status is sent.
+enum AfterStatus {
+    /// Exit (the zygote's init: its helper waits for that).
+    Exit,
+    /// Wait, doing nothing, until the teardown kills it (`SIGKILL` from the helper, its reaper,
+    /// or the parent-death signal when the helper exits). Init's exit is the longest step of
+    /// a sandbox's end (unmapping its copy of the helper's memory, the PID and mount
+    /// namespaces' teardown): started at once, it held the CPU the helper was woken on, and
+    /// the helper read the status ~0.16 ms later (`bench/phases.py`).
+    Stay,
+}
+
+fn reap_until(program: Pid, status_pipe: &OwnedFd, after: AfterStatus) -> ! {
     loop {
         match rustix::process::wait(WaitOptions::empty()) {
             Ok(Some((pid, status))) if pid == program => {
@@ -359,7 +386,17 @@ fn reap_until(program: Pid, status_pipe: &OwnedFd) -> ! {
                 let message = crate::supervise::encode_status_message(status.as_raw(), usage);
                 crate::run::phase("init: status sending");
                 let _ = rustix::io::write(status_pipe, message.as_bytes());
-                sys::exit_now(0)
+                match after {
+                    AfterStatus::Exit => sys::exit_now(0),
+                    AfterStatus::Stay => {
+                        if crate::run::tracing() {
+                            sys::close_inherited(&[2], status_pipe.as_raw_fd());
+                        }
+                        loop {
+                            let _ = rustix::event::poll(&mut [], None);
+                        }
+                    }
+                }
             }
             Ok(_) | Err(rustix::io::Errno::INTR) => continue,
             Err(_) => sys::exit_now(1),

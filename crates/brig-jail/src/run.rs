@@ -93,10 +93,7 @@ pub enum JailError {
 /// which `bench/phases.py` lines up with its own clock to see what comes before `main` and
 /// after it returns.
 pub fn phase(name: &str) {
-    use std::sync::OnceLock;
-    static START: OnceLock<Option<Instant>> = OnceLock::new();
-    let start = START.get_or_init(|| std::env::var_os("BRIG_TRACE_PHASES").map(|_| Instant::now()));
-    if let Some(start) = start {
+    if let Some(start) = trace_start() {
         let abs = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
         // One write per line: the sandbox's init traces to the same stderr at the same time.
         let line = format!(
@@ -107,6 +104,17 @@ pub fn phase(name: &str) {
         );
         let _ = rustix::io::write(rustix::stdio::stderr(), line.as_bytes());
     }
+}
+
+/// When the first phase was traced, if `BRIG_TRACE_PHASES` is set.
+fn trace_start() -> &'static Option<Instant> {
+    static START: std::sync::OnceLock<Option<Instant>> = std::sync::OnceLock::new();
+    START.get_or_init(|| std::env::var_os("BRIG_TRACE_PHASES").map(|_| Instant::now()))
+}
+
+/// Whether `BRIG_TRACE_PHASES` is set (phase lines go to stderr).
+pub(crate) fn tracing() -> bool {
+    trace_start().is_some()
 }
 
 pub(crate) fn os(op: &'static str) -> impl FnOnce(io::Error) -> JailError {

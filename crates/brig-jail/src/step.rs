@@ -377,8 +377,9 @@ pub(crate) fn finish(
         .map(crate::cgroup::Cgroup::stats)
         .transpose();
     phase("counters read");
-    // Init is exiting of itself (or has, or was killed); the kill makes sure of it.
-    let teardown = Teardown::kill(pid, pidfd, cgroup);
+    // Init waits to be killed: by whoever finishes the teardown (a reaper after we are gone,
+    // for `brig run`), so that its exit is not on the way of the result.
+    let teardown = Teardown::new(pid, pidfd, cgroup);
     let report = stats
         .map_err(JailError::from)
         .and_then(|stats| conclude(&step.name, observed, stats, limits.cpu_time_ms))?;

@@ -257,16 +257,17 @@ pub fn spawn_sharing_memory(child: &mut dyn FnMut()) -> io::Result<i32> {
 }
 
 /// What a detached reaper (`spawn_reaper`) does once the process that started it has gone:
-/// wait for every pidfd of `pidfds` to report its process gone, then remove each directory of
-/// `dirs` (cgroups; retried while the kernel still counts an exiting task in one), and once
-/// they are all gone make a spare cgroup from `refill` (`cgroup/spare.rs`). Every fd
+/// send SIGKILL to every pidfd of `pidfds` and wait for each to report its process gone, then
+/// remove each directory of `dirs` (cgroups; retried while the kernel still counts an exiting
+/// task in one), and once they are all gone make a spare cgroup from `refill`
+/// (`cgroup/spare.rs`). Every fd
 /// not listed in `keep` is closed first, so the reaper holds none of its caller's pipes
 /// (stdout, a test harness's) open; what it keeps (pidfds, lock files) is released when it
 /// exits. Plain data that nobody frees or changes once the reaper runs (`&'static`).
 pub struct ReaperPlan {
     /// Fds to keep open, sorted ascending: the pidfds and the claims (locks) to hold.
     pub keep: Vec<RawFd>,
-    /// Processes to wait for.
+    /// Processes to end (SIGKILL: sandboxes' inits, which wait for it) and wait for.
     pub pidfds: Vec<RawFd>,
     /// Directories to remove once they are gone.
     pub dirs: Vec<CString>,
@@ -368,6 +369,9 @@ fn reap(plan: &ReaperPlan) {
     for &pidfd in &plan.pidfds {
         // SAFETY: `pidfd` is in `keep`: open in our fd table until we exit.
         let fd = unsafe { BorrowedFd::borrow_raw(pidfd) };
+        // A sandbox's init waits to be killed once it has sent the status (one already gone
+        // answers ESRCH).
+        let _ = rustix::process::pidfd_send_signal(fd, rustix::process::Signal::KILL);
         let mut polled = [rustix::event::PollFd::new(
             &fd,
             rustix::event::PollFlags::IN,
@@ -492,6 +496,17 @@ pub fn exit_now(code: i32) -> ! {
 pub fn kill_every_other_process() {
     // SAFETY: kill(2) takes no pointers.
     unsafe { libc::kill(-1, libc::SIGKILL) };
+}
+
+/// Closes each fd of `fds` but `keep`: the sandbox's init, once the program has its own stdio,
+/// drops the copies of the helper's stdio (0, 1, 2) that came with the helper's fd table.
+pub fn close_inherited(fds: &[RawFd], keep: RawFd) {
+    for &fd in fds.iter().filter(|&&fd| fd != keep) {
+        // SAFETY: init never returns (it exits or is killed), so no `OwnedFd` left in its memory
+        // is dropped after this; the only fd it still uses is `keep`. A number already closed
+        // gives EBADF, which changes nothing.
+        unsafe { libc::close(fd) };
+    }
 }
 
 /// Whether the calling process has a child left, running, stopped or a zombie:
@@ -716,17 +731,18 @@ mod tests {
     use std::path::PathBuf;
     use std::time::{Duration, Instant};
 
-    /// The reaper lets go of every fd it does not keep at once, waits for the process behind
-    /// its pidfd, then removes the directories.
+    /// The reaper lets go of every fd it does not keep at once, ends the process behind its
+    /// pidfd (SIGKILL: a sandbox's init waits for it) and waits for it, then removes the
+    /// directories and makes a spare.
     #[test]
-    fn a_reaper_closes_what_it_does_not_keep_waits_then_removes() {
+    fn a_reaper_closes_what_it_does_not_keep_ends_its_process_then_removes() {
         let dir = tempfile::tempdir().unwrap();
         let dirs: Vec<PathBuf> = ["a", "b"].iter().map(|n| dir.path().join(n)).collect();
         for d in &dirs {
             std::fs::create_dir(d).unwrap();
         }
         let mut sleeper = std::process::Command::new("/bin/sleep")
-            .arg("0.5")
+            .arg("30")
             .spawn()
             .unwrap();
         let pid = rustix::process::Pid::from_raw(sleeper.id() as i32).unwrap();
@@ -752,16 +768,19 @@ mod tests {
         let started = Instant::now();
         let reaper = spawn_reaper(plan).unwrap();
         drop(write_end);
-        // EOF long before the sleeper ends: the reaper's copy of the write end is closed.
+        // EOF at once: the reaper's copy of the write end is closed.
         let mut byte = [0u8; 1];
         assert_eq!(rustix::io::read(&read_end, &mut byte).unwrap(), 0);
-        assert!(started.elapsed() < Duration::from_millis(400));
-        assert!(dirs.iter().all(|d| d.exists()), "removed before the wait");
         wait_for_reaper(reaper);
-        assert!(started.elapsed() >= Duration::from_millis(450));
         assert!(
-            sleeper.try_wait().unwrap().is_some(),
-            "sleeper still running"
+            started.elapsed() < Duration::from_secs(10),
+            "the sleeper was waited out"
+        );
+        let status = sleeper.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL),
+            "{status:?}"
         );
         assert!(dirs.iter().all(|d| !d.exists()), "left: {dirs:?}");
         for made in ["spare-a-part", "spare-b-part", "spare-b"] {

@@ -3,9 +3,9 @@
 //! A one-shot step's result is final when the program's status arrives and its output pipes
 //! are at EOF: by then the sandbox's init has sent SIGKILL to every other process of the
 //! sandbox (`child::reap_until`), so nothing of it runs user code again, and the cgroup's
-//! counters hold everything the program did. What is left is the kernel's work — the init's
-//! exit, the PID, mount and IPC namespaces' teardown, about a millisecond here — and ours after
-//! it: reap the init, remove the cgroup, release the host id and the network namespace. Until
+//! counters hold everything the program did. The init, its status sent, waits to be killed: what
+//! is left is to send it SIGKILL and the kernel's work — the init's exit, the PID, mount and IPC
+//! namespaces' teardown, about a millisecond here — and ours after it: reap the init, remove the cgroup, release the host id and the network namespace. Until
 //! then the claims (id, network namespace) stay held: the next sandbox to get them finds
 //! nothing of this one.
 //!
@@ -35,9 +35,10 @@ pub(crate) struct Teardown {
 }
 
 impl Teardown {
-    /// The remainder of the sandbox whose init is `pid`: the init has been sent SIGKILL, or is
-    /// exiting of itself.
-    fn new(pid: i32, pidfd: OwnedFd, cgroup: Option<Cgroup>) -> Teardown {
+    /// The remainder of the sandbox whose init is `pid`, which has sent the program's status
+    /// and waits to be killed (`child::reap_until`): whoever finishes the teardown (here, or a
+    /// reaper) sends it SIGKILL first, which ends its PID namespace.
+    pub(crate) fn new(pid: i32, pidfd: OwnedFd, cgroup: Option<Cgroup>) -> Teardown {
         Teardown {
             pid,
             pidfd: Some(pidfd),
@@ -59,6 +60,7 @@ impl Teardown {
 
     fn finish(&mut self) -> Result<(), JailError> {
         if let Some(pidfd) = self.pidfd.take() {
+            let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
             let _ = rustix::process::waitpid(
                 rustix::process::Pid::from_raw(self.pid),
                 rustix::process::WaitOptions::empty(),
