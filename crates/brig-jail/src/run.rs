@@ -310,6 +310,13 @@ pub fn run_here(
                 crate::teardown::reap_early(&started.pidfd, started.cgroup.as_ref(), holds)
             });
         let (step_report, teardown) = finish(started, ctx)?;
+        let succeeded = step_report.termination.exit == Exit::Code(0)
+            && step_report.termination.killed_for.is_none();
+        if succeeded && index + 1 < spec.steps.len() {
+            // A step follows (the run after the compile): this one's init, which waits to be
+            // killed, need not linger through it (it would count against the uid's NPROC).
+            teardown.kill_init();
+        }
         if early {
             teardown.hand_over();
         } else if config.defer_teardown {
@@ -317,8 +324,6 @@ pub fn run_here(
         } else {
             teardown.complete()?;
         }
-        let succeeded = step_report.termination.exit == Exit::Code(0)
-            && step_report.termination.killed_for.is_none();
         report.steps.push(step_report);
         if !succeeded {
             break;

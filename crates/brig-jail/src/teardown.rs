@@ -73,6 +73,14 @@ impl Teardown {
         }
     }
 
+    /// Sends the init SIGKILL now, without waiting for it (the rest of the teardown stays to
+    /// be done).
+    pub(crate) fn kill_init(&self) {
+        if let Some(pidfd) = &self.pidfd {
+            let _ = rustix::process::pidfd_send_signal(pidfd, rustix::process::Signal::KILL);
+        }
+    }
+
     /// Leaves the work to a reaper that has its own copies of the fds (one started ahead,
     /// [`reap_early`], or on the way out): ours close, and the cgroup's directories stay
     /// (dropping a `Cgroup` leaves them alone).

@@ -553,6 +553,46 @@ fn brig_run_leaves_no_cgroup_once_its_reaper_is_done() {
     assert!(cgroups_removed(&groups), "cgroups left: {groups:?}");
 }
 
+/// The sandbox's init (and the reaper `brig run` starts while the program runs) hold no copy of
+/// `brig run`'s own stdout or stderr: whoever reads `brig run`'s output sees EOF when it exits,
+/// not when the sandbox's teardown is done (the init stays until it is killed).
+#[test]
+fn no_process_of_the_sandbox_holds_brig_runs_stdio() {
+    use std::io::Write;
+    if no_sandbox() {
+        return;
+    }
+    let p = program(
+        "py",
+        "import sys\nprint('ready', flush=True)\nsys.stdin.readline()\n",
+    );
+    let mut run = brig();
+    run.args(["run"]).arg(&p.path);
+    let mut child = spawn_until_ready(run);
+    let brig = child.id();
+    let pipe_of = |pid: u32, fd: u32| std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap();
+    let (stdout, stderr) = (pipe_of(brig, 1), pipe_of(brig, 2));
+    assert!(stdout.to_string_lossy().starts_with("pipe:"), "{stdout:?}");
+    let children = std::fs::read_to_string(format!("/proc/{brig}/task/{brig}/children")).unwrap();
+    let children: Vec<u32> = children
+        .split_whitespace()
+        .map(|pid| pid.parse().unwrap())
+        .collect();
+    assert!(!children.is_empty(), "no sandbox init under brig run");
+    for pid in children {
+        for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap() {
+            let target = std::fs::read_link(fd.unwrap().path()).unwrap_or_default();
+            assert!(
+                target != stdout && target != stderr,
+                "process {pid} holds brig run's {target:?}"
+            );
+        }
+    }
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
 /// Starts `command` with its stdio piped and returns once it has printed `ready`.
 fn spawn_until_ready(mut command: std::process::Command) -> std::process::Child {
     use std::io::BufRead;
