@@ -352,12 +352,6 @@ fn program(plan: &ChildPlan<'_>, fds: &ChildFds, filter: &seccompiler::BpfProgra
     })
 }
 
-/// Init's last job: reap every process; when the program exits, SIGKILL every other process
-/// of the sandbox, send the program's raw wait status to the helper, with the CPU time and
-/// peak memory of what init reaped (the program, its waited-for descendants and the orphans
-/// init reaped: a run without a cgroup has nothing better), and exit, which ends the PID
-/// namespace. The kill comes first so that the status means the run is over: nothing of the
-/// sandbox runs user code once the helper has it (`teardown`).
 /// What init does once the program's status is sent.
 enum AfterStatus {
     /// Exit (the zygote's init: its helper waits for that).
@@ -370,6 +364,12 @@ enum AfterStatus {
     Stay,
 }
 
+/// Init's last job: reap every process; when the program exits, SIGKILL every other process
+/// of the sandbox, send the program's raw wait status to the helper, with the CPU time and
+/// peak memory of what init reaped (the program, its waited-for descendants and the orphans
+/// init reaped: a run without a cgroup has nothing better), then exit or wait to be killed
+/// (`after`); either ends the PID namespace. The kill comes first so that the status means the
+/// run is over: nothing of the sandbox runs user code once the helper has it (`teardown`).
 fn reap_until(program: Pid, status_pipe: &OwnedFd, after: AfterStatus) -> ! {
     loop {
         match rustix::process::wait(WaitOptions::empty()) {

@@ -284,7 +284,7 @@ pub(crate) fn start(ctx: &mut StepContext<'_>) -> Result<Started, JailError> {
     })();
     if let Err(e) = setup {
         // Dropped, the teardown is done here and now.
-        drop(Teardown::kill(pid, pidfd, cgroup));
+        drop(Teardown::new(pid, pidfd, cgroup));
         return Err(e);
     }
     // The init sets itself up and the program runs meanwhile: open the counters' files now,
@@ -320,7 +320,7 @@ impl Started {
         if let Some(cgroup) = &self.cgroup {
             let _ = cgroup.kill_all();
         }
-        Teardown::kill(self.pid, self.pidfd, self.cgroup).complete()
+        Teardown::new(self.pid, self.pidfd, self.cgroup).complete()
     }
 }
 
@@ -367,7 +367,7 @@ pub(crate) fn finish(
         Ok(observed) => observed,
         Err(e) => {
             // Dropped, the teardown is done here and now.
-            drop(Teardown::kill(pid, pidfd, cgroup));
+            drop(Teardown::new(pid, pidfd, cgroup));
             return Err(e);
         }
     };

@@ -741,12 +741,7 @@ mod tests {
         for d in &dirs {
             std::fs::create_dir(d).unwrap();
         }
-        let mut sleeper = std::process::Command::new("/bin/sleep")
-            .arg("30")
-            .spawn()
-            .unwrap();
-        let pid = rustix::process::Pid::from_raw(sleeper.id() as i32).unwrap();
-        let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).unwrap();
+        let (mut sleeper, pidfd) = sleeping("30");
         let (read_end, write_end) =
             rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
         // Spare "a" exists already: the reaper makes "b", whole, its lock directory last.
@@ -794,12 +789,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let group = dir.path().join("group");
         std::fs::create_dir(&group).unwrap();
-        let mut starter = std::process::Command::new("/bin/sleep")
-            .arg("0.4")
-            .spawn()
-            .unwrap();
-        let pid = rustix::process::Pid::from_raw(starter.id() as i32).unwrap();
-        let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).unwrap();
+        let (mut starter, pidfd) = sleeping("0.4");
         let plan: &'static ReaperPlan = Box::leak(Box::new(ReaperPlan {
             keep: vec![pidfd.as_raw_fd()],
             pidfds: Vec::new(),
@@ -815,6 +805,17 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_millis(350));
         assert!(starter.try_wait().unwrap().is_some());
         assert!(!group.exists());
+    }
+
+    /// A `sleep` of `seconds`, and a pidfd of it.
+    fn sleeping(seconds: &str) -> (std::process::Child, OwnedFd) {
+        let sleeper = std::process::Command::new("/bin/sleep")
+            .arg(seconds)
+            .spawn()
+            .unwrap();
+        let pid = rustix::process::Pid::from_raw(sleeper.id() as i32).unwrap();
+        let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).unwrap();
+        (sleeper, pidfd)
     }
 
     /// Waits for the reaper `pid`, which must have exited with 0.

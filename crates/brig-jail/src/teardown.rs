@@ -46,14 +46,7 @@ impl Teardown {
         }
     }
 
-    /// The same, after sending the init SIGKILL (which ends its PID namespace): for a sandbox
-    /// that is to end now, whatever it is doing, or one whose init is already on its way out.
-    pub(crate) fn kill(pid: i32, pidfd: OwnedFd, cgroup: Option<Cgroup>) -> Teardown {
-        let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
-        Teardown::new(pid, pidfd, cgroup)
-    }
-
-    /// Waits for the init to be gone, reaps it, removes the cgroup.
+    /// Sends the init SIGKILL, waits for it to be gone, reaps it, removes the cgroup.
     pub(crate) fn complete(mut self) -> Result<(), JailError> {
         self.finish()
     }

@@ -473,21 +473,13 @@ fn foreign_owner() -> (std::process::Child, String) {
         ])
         .spawn()
         .unwrap();
-    let children_of = |pid: &str| {
-        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default()
-    };
     for _ in 0..500 {
-        let grandchildren: Vec<String> = children_of(&child.id().to_string())
-            .split_whitespace()
-            .flat_map(|pid| {
-                children_of(pid)
-                    .split_whitespace()
-                    .map(str::to_owned)
-                    .collect::<Vec<_>>()
-            })
+        let grandchildren: Vec<u32> = children_of(child.id())
+            .into_iter()
+            .flat_map(children_of)
             .collect();
         for pid in grandchildren {
-            let proc = std::path::Path::new("/proc").join(&pid);
+            let proc = std::path::Path::new("/proc").join(pid.to_string());
             if std::fs::read_to_string(proc.join("comm")).is_ok_and(|c| c == "sleep\n") {
                 let stat = std::fs::read_to_string(proc.join("stat")).unwrap();
                 let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
@@ -573,11 +565,7 @@ fn no_process_of_the_sandbox_holds_brig_runs_stdio() {
     let pipe_of = |pid: u32, fd: u32| std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap();
     let (stdout, stderr) = (pipe_of(brig, 1), pipe_of(brig, 2));
     assert!(stdout.to_string_lossy().starts_with("pipe:"), "{stdout:?}");
-    let children = std::fs::read_to_string(format!("/proc/{brig}/task/{brig}/children")).unwrap();
-    let children: Vec<u32> = children
-        .split_whitespace()
-        .map(|pid| pid.parse().unwrap())
-        .collect();
+    let children = children_of(brig);
     assert!(!children.is_empty(), "no sandbox init under brig run");
     for pid in children {
         for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap() {
@@ -646,11 +634,9 @@ fn brig_run_as_pid_1_removes_its_cgroups_before_exiting() {
     let mut unshare = spawn_until_ready(command);
     // unshare's child is Brig, PID 1 of the new namespace; its child, the sandbox's init.
     let id = unshare.id();
-    let brig: u32 = std::fs::read_to_string(format!("/proc/{id}/task/{id}/children"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let [brig] = children_of(id)[..] else {
+        panic!("unshare's children: {:?}", children_of(id));
+    };
     let groups = sandbox_cgroups(brig);
     assert!(
         !groups.is_empty(),

@@ -210,16 +210,24 @@ pub fn cgroups_named(parents: &[PathBuf], prefix: &str) -> std::collections::BTr
         .collect()
 }
 
+/// The children of the host process `pid` (of its main thread), from `/proc`; none if it is
+/// gone.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|child| child.parse().unwrap())
+        .collect()
+}
+
 /// The cgroup directories that the sandbox started by the Brig process `brig` (a host pid) is
 /// in, with their inode: read from the host's `/proc` for its children (the sandbox's init).
 /// A run's group may be one of its own (`run-<pid>-...`) or a spare it took (`spare-<k>`), so
 /// a test finds it here rather than by name. Only groups under Brig's parent `brig`.
 pub fn sandbox_cgroups(brig: u32) -> Vec<(PathBuf, u64)> {
     use std::os::unix::fs::MetadataExt;
-    let children =
-        std::fs::read_to_string(format!("/proc/{brig}/task/{brig}/children")).unwrap_or_default();
     let mut groups = Vec::new();
-    for child in children.split_whitespace() {
+    for child in children_of(brig) {
         let cgroups = std::fs::read_to_string(format!("/proc/{child}/cgroup")).unwrap_or_default();
         for line in cgroups.lines() {
             let mut fields = line.splitn(3, ':');
