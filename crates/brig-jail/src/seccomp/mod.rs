@@ -50,7 +50,7 @@
 //!   `clock_settime`, `clock_adjtime`, `adjtimex`; `open_by_handle_at`/`name_to_handle_at` (the
 //!   "shocker" container escape); `migrate_pages`/`move_pages`.
 //!
-//! The unconditional part of the list is data, in `seccomp/syscalls.rs`. The program (275
+//! The unconditional part of the list is data, in `seccomp/syscalls.rs`. The program (193
 //! instructions on x86_64) is a binary search over syscall numbers (`fast_path`) in front of
 //! `seccompiler`'s linear chain, which holds only the argument-filtered calls (`ioctl`,
 //! `socket`, `clone`...) and the architecture check. Unconditionally allowed syscalls do not run
@@ -353,20 +353,54 @@ fn fast_path(policy: &SeccompPolicy) -> Vec<sock_filter> {
             intervals.push((nr, leaf));
         }
     }
+    let (nodes, root) = {
+        let mut nodes = Vec::new();
+        let root = search(&intervals, &mut nodes);
+        (nodes, root)
+    };
+    // Layout: the prologue, the tree's nodes, the two shared answers, then the body.
+    const PROLOGUE: usize = 3;
+    let tree_len = nodes.len().max(1);
+    let allow_at = PROLOGUE + tree_len;
+    let deny_at = allow_at + 1;
+    let body_at = deny_at + 1;
+    let target = |branch: Branch| match branch {
+        Branch::Node(i) => PROLOGUE + i,
+        Branch::Leaf(Leaf::Allow) => allow_at,
+        Branch::Leaf(Leaf::Deny) => deny_at,
+        Branch::Leaf(Leaf::Body) => body_at,
+    };
+    // BPF jumps are forward, relative to the next instruction, and 8 bits wide: the whole tree
+    // sits within 255 instructions of the body (the allowlist makes ~85 intervals, and
+    // `program_fits_with_room_to_spare` would fail long before this overflows).
+    let offset = |from: usize, to: usize| {
+        u8::try_from(to - from - 1).expect("the search tree is within a BPF jump of the body")
+    };
     let mut program = vec![
-        op(BPF_LOAD, 0, 0, 4), // arch
-        op(BPF_JEQ, 1, 0, native_audit_arch()),
-        op(BPF_JA, 0, 0, 0),   // foreign: to the body (patched below)
-        op(BPF_LOAD, 0, 0, 0), // nr
+        op(BPF_LOAD, 0, 0, 4),                                   // arch
+        op(BPF_JEQ, 0, offset(1, body_at), native_audit_arch()), // foreign: to the body
+        op(BPF_LOAD, 0, 0, 0),                                   // nr
     ];
-    let (tree, jumps) = search(&intervals);
-    let base = program.len();
-    program.extend(tree);
-    let body = program.len();
-    program[2].k = (body - 3) as u32;
-    for i in jumps.into_iter().map(|i| i + base) {
-        program[i].k = (body - i - 1) as u32;
+    match root {
+        Branch::Node(_) => program.extend(nodes.iter().enumerate().map(|(i, node)| {
+            let at = PROLOGUE + i;
+            op(
+                BPF_JGE,
+                offset(at, target(node.at_or_above)),
+                offset(at, target(node.below)),
+                node.split,
+            )
+        })),
+        // One answer for every number (not this allowlist): a jump to it.
+        leaf => program.push(op(BPF_JA, 0, 0, u32::from(offset(PROLOGUE, target(leaf))))),
     }
+    program.push(op(BPF_RET, 0, 0, libc::SECCOMP_RET_ALLOW));
+    program.push(op(
+        BPF_RET,
+        0,
+        0,
+        libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+    ));
     program
 }
 
@@ -375,6 +409,21 @@ enum Leaf {
     Allow,
     Deny,
     Body,
+}
+
+/// Where a comparison of the search leads: another comparison (by its index among the nodes),
+/// or an answer.
+#[derive(Clone, Copy, Debug)]
+enum Branch {
+    Node(usize),
+    Leaf(Leaf),
+}
+
+/// One comparison: `nr >= split`.
+struct Node {
+    split: u32,
+    at_or_above: Branch,
+    below: Branch,
 }
 
 const BPF_LOAD: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
@@ -387,36 +436,25 @@ fn op(code: u16, jt: u8, jf: u8, k: u32) -> sock_filter {
     sock_filter { code, jt, jf, k }
 }
 
-/// The search tree over `intervals` (sorted by start), and the positions of its jumps to the
-/// body (their targets are set by the caller).
-fn search(intervals: &[(u32, Leaf)]) -> (Vec<sock_filter>, Vec<usize>) {
+/// The search tree over `intervals` (sorted by start), its comparisons appended to `nodes` in
+/// pre-order (so a node's lower half follows it); returns where the search starts. The answers
+/// are not instructions of the tree: every comparison whose half has one answer jumps straight
+/// to one shared `RET` (or to the body), which halves the program next to a `RET` per leaf.
+/// The kernel validates and JIT-compiles every instruction at install time, per sandbox.
+fn search(intervals: &[(u32, Leaf)], nodes: &mut Vec<Node>) -> Branch {
     if let [(_, leaf)] = intervals {
-        return match leaf {
-            Leaf::Allow => (vec![op(BPF_RET, 0, 0, libc::SECCOMP_RET_ALLOW)], vec![]),
-            Leaf::Deny => (
-                vec![op(
-                    BPF_RET,
-                    0,
-                    0,
-                    libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
-                )],
-                vec![],
-            ),
-            Leaf::Body => (vec![op(BPF_JA, 0, 0, 0)], vec![0]),
-        };
+        return Branch::Leaf(*leaf);
     }
     let mid = intervals.len() / 2;
-    let (left, left_jumps) = search(&intervals[..mid]);
-    let (right, right_jumps) = search(&intervals[mid..]);
-    // nr >= split: skip the left subtree. Jump offsets are 8 bits: the tree is built from a
-    // few hundred intervals, so every left subtree is far smaller than 255 instructions.
-    let skip = u8::try_from(left.len()).expect("left subtree within a BPF jump");
-    let mut out = vec![op(BPF_JGE, skip, 0, intervals[mid].0)];
-    let mut jumps: Vec<usize> = left_jumps.into_iter().map(|i| i + 1).collect();
-    jumps.extend(right_jumps.into_iter().map(|i| i + 1 + left.len()));
-    out.extend(left);
-    out.extend(right);
-    (out, jumps)
+    let at = nodes.len();
+    nodes.push(Node {
+        split: intervals[mid].0,
+        at_or_above: Branch::Leaf(Leaf::Deny),
+        below: Branch::Leaf(Leaf::Deny),
+    });
+    nodes[at].below = search(&intervals[..mid], nodes);
+    nodes[at].at_or_above = search(&intervals[mid..], nodes);
+    Branch::Node(at)
 }
 
 fn native_audit_arch() -> u32 {
@@ -612,6 +650,32 @@ mod tests {
             std::env::consts::ARCH
         );
         assert!(rules.len() > 200);
+    }
+
+    #[test]
+    fn the_search_has_one_comparison_per_boundary_and_shared_answers() {
+        for allow_network in [false, true] {
+            let policy = SeccompPolicy {
+                allow_network,
+                ..Default::default()
+            };
+            let path = fast_path(&policy);
+            let count = |code: u16| path.iter().filter(|i| i.code == code).count();
+            // Intervals of equal answers over the numbers the allowlist names.
+            let allowed: Vec<u32> = allowed(&policy).map(|nr| nr as u32).collect();
+            assert!(allowed.len() > 200);
+            let comparisons = count(BPF_JGE);
+            assert!(comparisons > 40, "{comparisons} comparisons");
+            // Two answers, each once: the leaves share them instead of a RET apiece.
+            assert_eq!(count(BPF_RET), 2);
+            // The prologue (3) and the answers (2) around one comparison per boundary.
+            assert_eq!(path.len(), 3 + comparisons + 2);
+            // Every jump lands inside the program (the body follows the path).
+            for (at, insn) in path.iter().enumerate().filter(|(_, i)| i.code == BPF_JGE) {
+                let furthest = at + 1 + usize::from(insn.jt.max(insn.jf));
+                assert!(furthest <= path.len(), "jump at {at} past the body");
+            }
+        }
     }
 
     #[test]
