@@ -51,8 +51,6 @@ pub struct ChildPlan<'a> {
     pub hostname: &'a str,
     /// The paths Landlock grants read and execute beneath (`landlock::read_exec_roots`).
     pub read_exec: &'a [PathBuf],
-    /// Whether networking is on (Landlock's TCP rights).
-    pub network: bool,
     /// The program.
     pub exec: &'a PreparedExec,
     /// Working directory inside the sandbox.
@@ -87,6 +85,10 @@ pub struct ChildFds {
     pub agent: Option<OwnedFd>,
     /// Zygote mode: the zygote's end of the helper's socket (`zygote`).
     pub zygote: Option<OwnedFd>,
+    /// The Landlock ruleset the helper fills with the template's rules; the init adds its
+    /// run's and enforces it. None for a zygote, whose forks enforce their own
+    /// (`start_zygote`).
+    pub landlock: Option<landlock::SharedRuleset>,
 }
 
 type Stage = &'static str;
@@ -109,7 +111,8 @@ pub(crate) fn report(error: impl AsFd, stage: Stage, message: String) {
 /// The sandbox's init. Never returns.
 pub fn init(plan: &ChildPlan<'_>, mut fds: ChildFds) -> ! {
     let zygote = fds.zygote.take();
-    let filter = match setup(plan, &fds, zygote.is_none()).and_then(|()| receive_filter(&fds)) {
+    let ruleset = fds.landlock.take();
+    let filter = match setup(plan, &fds, ruleset).and_then(|()| receive_filter(&fds)) {
         Ok(filter) => filter,
         Err((stage, message)) => {
             report(&fds.error, stage, message);
@@ -157,8 +160,11 @@ pub fn init(plan: &ChildPlan<'_>, mut fds: ChildFds) -> ! {
                 stderr,
                 agent,
                 zygote,
+                landlock,
             } = fds;
-            drop((go, error, seccomp, stdin, stdout, stderr, agent, zygote));
+            drop((
+                go, error, seccomp, stdin, stdout, stderr, agent, zygote, landlock,
+            ));
             // Init's copies of the helper's own stdio (it got the helper's whole fd table):
             // closed, so that whoever reads the helper's output sees EOF when the helper is
             // done, not when init is gone (init stays until the teardown ends it, below).
@@ -183,7 +189,11 @@ pub fn init(plan: &ChildPlan<'_>, mut fds: ChildFds) -> ! {
 }
 
 /// The setup inside the new namespaces, one step per line.
-fn setup(plan: &ChildPlan<'_>, fds: &ChildFds, landlock: bool) -> Result<(), (Stage, String)> {
+fn setup(
+    plan: &ChildPlan<'_>,
+    fds: &ChildFds,
+    ruleset: Option<landlock::SharedRuleset>,
+) -> Result<(), (Stage, String)> {
     // Into our cgroup first (v1; on v2 we were born there), by moving ourselves: see
     // `Cgroup::open_self_attach` for why not from the helper.
     crate::run::phase("child: started");
@@ -265,8 +275,10 @@ fn setup(plan: &ChildPlan<'_>, fds: &ChildFds, landlock: bool) -> Result<(), (St
     crate::run::phase("child: capabilities dropped");
     // The zygote's forks mount their own /work and /tmp, which Landlock would forbid: they
     // enforce the same rules themselves once that is done (`start_zygote`).
-    if landlock {
-        landlock::restrict_self(plan.read_exec, plan.network).map_err(fail("landlock"))?;
+    if let Some(ruleset) = ruleset {
+        ruleset
+            .restrict_self(plan.read_exec)
+            .map_err(fail("landlock"))?;
         crate::run::phase("child: landlock");
     }
     Ok(())

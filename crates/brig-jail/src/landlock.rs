@@ -15,6 +15,8 @@ use landlock::{
     ABI, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, PathBeneath, PathFd,
     Ruleset, RulesetAttr, RulesetCreated, RulesetCreatedAttr, RulesetError, RulesetStatus, Scope,
 };
+use rustix::fd::BorrowedFd;
+use rustix::fs::{Mode, OFlags, ResolveFlags};
 use std::path::{Path, PathBuf};
 
 use crate::mounts::MountOp;
@@ -44,6 +46,14 @@ pub enum LandlockError {
     /// The landlock crate refused the ruleset.
     #[error("landlock: {0}")]
     Ruleset(#[from] RulesetError),
+    /// A path of the template could not be opened for its rule.
+    #[error("landlock: open {path:?} in the template: {source}")]
+    Open {
+        /// The path, inside the sandbox.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
 }
 
 /// What was enforced, for the run's diagnostics.
@@ -86,16 +96,105 @@ pub fn read_exec_roots(template: &[MountOp]) -> Vec<PathBuf> {
     roots
 }
 
-/// Restricts the calling process (and its future children) to the sandbox's paths.
-/// `read_exec` are the root's read-and-execute paths ([`read_exec_roots`]).
-pub fn restrict_self(read_exec: &[PathBuf], network: bool) -> Result<Enforcement, LandlockError> {
-    let created = ruleset(read_exec, network)?;
-    let status = created.restrict_self()?;
-    Ok(match status.ruleset {
-        RulesetStatus::FullyEnforced => Enforcement::Full,
-        RulesetStatus::PartiallyEnforced => Enforcement::Partial,
-        RulesetStatus::NotEnforced => Enforcement::None,
-    })
+/// The sandbox's ruleset, built by two processes. The helper creates it before `clone3`, so the
+/// init is born with a copy of its fd (one ruleset in the kernel, two fds). While the init makes
+/// its own mounts, the helper adds the rules on the template's paths (`/usr`, `/etc`, the
+/// devices, `/`): a rule holds an inode, and every copy of the template mount namespace shares
+/// the template's inodes. The init then adds the rules on the mounts it made for its run (the
+/// fresh tmpfs `/work`, `/tmp`, `/dev/shm` and its `/proc`, which exist in no other process)
+/// and enforces the ruleset. Each rule costs an `open`, an `fstat`, a `landlock_add_rule` and a
+/// `close`; the helper's eight are off the init's path, which is the sandbox's critical path.
+///
+/// The helper finishes before it releases the init (`go`), and the init enforces the ruleset
+/// only after that, so the kernel's ruleset is whole when it is enforced. The crate's record of
+/// what the kernel supported is per copy: the init's `Enforcement` reflects its own rules.
+pub struct SharedRuleset {
+    created: RulesetCreated,
+}
+
+/// Whether a rule's path is a mount the init makes for its run (see [`SharedRuleset`]).
+fn is_the_runs_own(path: &Path) -> bool {
+    WRITABLE
+        .iter()
+        .chain(READ_ONLY)
+        .any(|own| path == Path::new(own))
+}
+
+impl SharedRuleset {
+    /// In the helper, before `clone3`: the ruleset, with no rule yet. `network` leaves TCP
+    /// unhandled.
+    pub fn create(network: bool) -> Result<SharedRuleset, LandlockError> {
+        let abi = TARGET_ABI;
+        let mut ruleset = Ruleset::default()
+            .set_compatibility(CompatLevel::BestEffort)
+            .handle_access(AccessFs::from_all(abi))?
+            .scope(Scope::from_all(abi))?;
+        if !network {
+            ruleset = ruleset.handle_access(AccessNet::from_all(abi))?;
+        }
+        Ok(SharedRuleset {
+            created: ruleset.create()?,
+        })
+    }
+
+    /// In the helper, after `clone3`: the rules on the template's paths, looked up beneath
+    /// `root` (the template's root) as if it were `/`. A path the template does not have gets
+    /// no rule.
+    pub fn add_template_rules(
+        &mut self,
+        root: BorrowedFd<'_>,
+        read_exec: &[PathBuf],
+    ) -> Result<(), LandlockError> {
+        for (path, access) in rules(read_exec, TARGET_ABI) {
+            if is_the_runs_own(&path) {
+                continue;
+            }
+            let beneath = path.strip_prefix("/").unwrap_or(&path);
+            let beneath = if beneath.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                beneath
+            };
+            let fd = match rustix::fs::openat2(
+                root,
+                beneath,
+                OFlags::PATH | OFlags::CLOEXEC,
+                Mode::empty(),
+                ResolveFlags::IN_ROOT,
+            ) {
+                Ok(fd) => fd,
+                Err(rustix::io::Errno::NOENT) => continue,
+                Err(e) => {
+                    return Err(LandlockError::Open {
+                        path,
+                        source: e.into(),
+                    });
+                }
+            };
+            (&mut self.created).add_rule(PathBeneath::new(fd, access))?;
+        }
+        Ok(())
+    }
+
+    /// In the sandbox's init, once its own mounts are made and the helper has released it:
+    /// the rules on those mounts, then the whole ruleset enforced on the calling process (and
+    /// its future children).
+    pub fn restrict_self(mut self, read_exec: &[PathBuf]) -> Result<Enforcement, LandlockError> {
+        for (path, access) in rules(read_exec, TARGET_ABI) {
+            if !is_the_runs_own(&path) {
+                continue;
+            }
+            // A path this host does not have simply gets no rule.
+            let Ok(fd) = PathFd::new(&path) else { continue };
+            (&mut self.created).add_rule(PathBeneath::new(fd, access))?;
+        }
+        let status = self.created.restrict_self()?;
+        Ok(match status.ruleset {
+            RulesetStatus::FullyEnforced => Enforcement::Full,
+            RulesetStatus::PartiallyEnforced => Enforcement::Partial,
+            RulesetStatus::NotEnforced => Enforcement::None,
+        })
+    }
 }
 
 /// Every rule: a sandbox path and the access granted beneath it.
@@ -111,25 +210,6 @@ fn rules(read_exec_roots: &[PathBuf], abi: ABI) -> Vec<(PathBuf, BitFlags<Access
     // Listing `/` and `/dev` is harmless and some tools do it.
     rules.push(("/".into(), AccessFs::ReadDir.into()));
     rules
-}
-
-/// The ruleset, with every rule added.
-fn ruleset(read_exec: &[PathBuf], network: bool) -> Result<RulesetCreated, LandlockError> {
-    let abi = TARGET_ABI;
-    let mut ruleset = Ruleset::default()
-        .set_compatibility(CompatLevel::BestEffort)
-        .handle_access(AccessFs::from_all(abi))?
-        .scope(Scope::from_all(abi))?;
-    if !network {
-        ruleset = ruleset.handle_access(AccessNet::from_all(abi))?;
-    }
-    let mut created = ruleset.create()?;
-    for (path, access) in rules(read_exec, abi) {
-        // A path this host does not have simply gets no rule.
-        let Ok(fd) = PathFd::new(&path) else { continue };
-        created = created.add_rule(PathBeneath::new(fd, access))?;
-    }
-    Ok(created)
 }
 
 /// The same ruleset as numbers, for a process that enforces it with the raw syscalls: the

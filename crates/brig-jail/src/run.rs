@@ -68,6 +68,9 @@ pub enum JailError {
     /// The seccomp filter did not compile.
     #[error("seccomp: {0}")]
     Seccomp(#[from] seccomp::SeccompError),
+    /// The Landlock ruleset could not be made or filled (the message says `landlock: ...`).
+    #[error("{0}")]
+    Landlock(#[from] crate::landlock::LandlockError),
     /// A namespace or process operation of the helper failed.
     #[error("{op}: {source}")]
     Os {

@@ -88,6 +88,32 @@ fn system_paths_and_root_are_not_writable() {
     assert_eq!(results.len(), 4);
 }
 
+/// Landlock holds where the mounts alone would not: procfs lets a process rename itself
+/// through `/proc/<pid>/comm`, but the sandbox's rule on `/proc` grants reading only, so the
+/// write is EACCES. The same rename through `prctl` (no path) still works, and the run's own
+/// paths (the init's rules) and the template's device nodes (the helper's) stay writable.
+#[test]
+fn landlock_refuses_writes_the_mounts_would_allow() {
+    if no_sandbox() {
+        return;
+    }
+    // Outside a sandbox the write is allowed: it is Landlock that refuses it inside.
+    std::fs::write("/proc/thread-self/comm", "escape-test").expect("procfs allows it outside");
+    let results = probe_results(
+        "attempt('proc comm', lambda: open('/proc/self/comm', 'w').write('renamed'))\n\
+         attempt('prctl name', lambda: libc.prctl(15, b'renamed', 0, 0, 0))\n\
+         attempt('work', lambda: open('/work/brig-test', 'w').write('x'))\n\
+         attempt('tmp', lambda: os.mkfifo('/tmp/brig-fifo'))\n\
+         attempt('dev null', lambda: open('/dev/null', 'w').write('x'))",
+        &[],
+    );
+    assert_eq!(results["proc comm"], EACCES, "{results:?}");
+    for allowed in ["prctl name", "work", "tmp", "dev null"] {
+        assert_eq!(results[allowed], 0, "{allowed}: {results:?}");
+    }
+    assert_eq!(results.len(), 5);
+}
+
 #[test]
 fn privileged_syscalls_are_refused_with_eperm() {
     if no_sandbox() {
