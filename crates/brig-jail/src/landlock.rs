@@ -2,8 +2,9 @@
 //! of the mount layout. Even if a mount were writable by mistake, the program may write only to
 //! `/work`, `/tmp` and `/dev/shm`, and read or execute only the system paths.
 //!
-//! Applied by the sandbox's init after `pivot_root` (rules name paths of the new root) and after
-//! `no_new_privs`, so it covers the program and everything it starts. Best-effort across kernel
+//! Enforced by the sandbox's init after its mounts (rules name paths of the new root) and after
+//! `no_new_privs`, so it covers the program and everything it starts; the rules on the
+//! template's paths are added by the helper meanwhile ([`SharedRuleset`]). Best-effort across kernel
 //! ABIs: the crate negotiates with the running kernel, and `brig doctor` reports the ABI. From
 //! ABI 6 the domain is also scoped: no signals to, and no abstract-socket connections with,
 //! processes outside it. With networking off, ABI 4's TCP bind/connect rights are handled with
