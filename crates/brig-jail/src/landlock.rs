@@ -104,7 +104,8 @@ pub fn read_exec_roots(template: &[MountOp]) -> Vec<PathBuf> {
 /// the template's inodes. The init then adds the rules on the mounts it made for its run (the
 /// fresh tmpfs `/work`, `/tmp`, `/dev/shm` and its `/proc`, which exist in no other process)
 /// and enforces the ruleset. Each rule costs an `open`, an `fstat`, a `landlock_add_rule` and a
-/// `close`; the helper's eight are off the init's path, which is the sandbox's critical path.
+/// `close`; the helper's (eight of Python's twelve) are off the init's path, the sandbox's
+/// critical path.
 ///
 /// The helper finishes before it releases the init (`go`), and the init enforces the ruleset
 /// only after that, so the kernel's ruleset is whole when it is enforced. The crate's record of
