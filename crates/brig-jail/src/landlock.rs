@@ -70,8 +70,8 @@ pub enum Enforcement {
 
 /// The paths granted read and execute in a root built by `template` (`mounts::plan`): its
 /// read-only binds (the system directories, `/etc`'s, the spec's extra mounts) and `/etc`, with
-/// none beneath another. Each rule costs the sandbox's init an `open`, an `fstat`, a
-/// `landlock_add_rule` and a `close` (~5 µs here), and these add nothing:
+/// none beneath another. Each rule costs an `open`, an `fstat`, a `landlock_add_rule` and a
+/// `close` (~5 µs here; the helper adds these, see [`SharedRuleset`]), and these add nothing:
 /// - a path the layout makes a symlink (`/bin` → `usr/bin` on a merged-/usr host) or does not
 ///   have (`/libx32`): Landlock judges the path a symlink resolves to, which `/usr` covers;
 /// - a path beneath another of these (`/etc/python3.11`, `/usr/lib/jvm`): Landlock grants what

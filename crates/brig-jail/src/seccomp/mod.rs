@@ -353,12 +353,10 @@ fn fast_path(policy: &SeccompPolicy) -> Vec<sock_filter> {
             intervals.push((nr, leaf));
         }
     }
-    let (nodes, root) = {
-        let mut nodes = Vec::new();
-        let root = search(&intervals, &mut nodes);
-        (nodes, root)
-    };
-    // Layout: the prologue, the tree's nodes, the two shared answers, then the body.
+    let mut nodes = Vec::new();
+    let root = search(&intervals, &mut nodes);
+    // Layout: the prologue, the tree's nodes (or, with one answer for every number, a jump to
+    // it), the two shared answers, then the body.
     const PROLOGUE: usize = 3;
     let tree_len = nodes.len().max(1);
     let allow_at = PROLOGUE + tree_len;
